@@ -1,0 +1,149 @@
+"""HTTP values shared by the core, the drivers and the transports.
+
+A :class:`Request` describes what to send; a :class:`Response` is the head of what
+came back, with the body left unread behind an opaque ``stream`` handle that only
+the driver touches.  Headers travel as a tuple of ``(name, value)`` pairs, never a
+dict, because a response can carry several ``WWW-Authenticate`` lines.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import urllib.parse
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
+
+__all__ = [
+    "Body",
+    "Headers",
+    "Origin",
+    "Request",
+    "Response",
+    "header_value",
+    "header_values",
+    "is_loopback_host",
+    "redact_url",
+    "with_header",
+    "without_header",
+]
+
+Headers = tuple[tuple[str, str], ...]
+"""Header pairs in order; names are compared case-insensitively."""
+
+Body = bytes | Iterable[bytes] | None
+"""A request body: bytes, an iterable of chunks (streamed; set Content-Length), or none."""
+
+
+def header_values(headers: Sequence[tuple[str, str]], name: str) -> list[str]:
+    """Every value of the header ``name``, in order."""
+    lname = name.lower()
+    return [v for k, v in headers if k.lower() == lname]
+
+
+def header_value(headers: Sequence[tuple[str, str]], name: str) -> str | None:
+    """The first value of the header ``name``, or None."""
+    lname = name.lower()
+    for k, v in headers:
+        if k.lower() == lname:
+            return v
+    return None
+
+
+def without_header(headers: Headers, name: str) -> Headers:
+    lname = name.lower()
+    return tuple((k, v) for k, v in headers if k.lower() != lname)
+
+
+def with_header(headers: Headers, name: str, value: str) -> Headers:
+    """``headers`` with every ``name`` line replaced by one ``name: value`` line."""
+    return (*without_header(headers, name), (name, value))
+
+
+class Origin(NamedTuple):
+    """Scheme, host and port: the unit credentials are scoped to (RFC 6454)."""
+
+    scheme: str
+    host: str
+    port: int
+
+    @classmethod
+    def of(cls, url: str) -> Origin:
+        parts = urllib.parse.urlsplit(url)
+        scheme = parts.scheme.lower()
+        host = (parts.hostname or "").lower()
+        port = parts.port or (443 if scheme == "https" else 80)
+        return cls(scheme, host, port)
+
+    @property
+    def is_loopback(self) -> bool:
+        return is_loopback_host(self.host)
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1: hosts where plain HTTP cannot be sniffed."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def redact_url(url: str) -> str:
+    """``url`` without userinfo, safe to put in an error message or a log line."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request as the core wants it sent, exactly.
+
+    ``url`` is absolute.  Transports send ``headers`` as given (adding only
+    ``Host`` and framing headers) and ``body`` as given: bytes, or an iterable of
+    chunks whose total length is in a ``Content-Length`` header.
+    """
+
+    method: str
+    url: str
+    headers: Headers = ()
+    body: Body = field(default=None, compare=False)
+
+    @property
+    def origin(self) -> Origin:
+        return Origin.of(self.url)
+
+    def replace(self, **changes: Any) -> Request:
+        return replace(self, **changes)
+
+    def __repr__(self) -> str:  # never show header values: they may hold credentials
+        return f"<Request {self.method} {redact_url(self.url)}>"
+
+
+@dataclass(frozen=True, eq=False)
+class Response:
+    """The head of an answer; the body is behind ``stream``, read only by a driver.
+
+    Flows never touch ``stream``: they yield :class:`ocireg._flow.ReadBody` or
+    :class:`ocireg._flow.Close` for it, or return the response to the caller, which
+    then streams it (blobs).
+    """
+
+    status: int
+    headers: Headers
+    request: Request
+    stream: Any = field(default=None, repr=False)
+
+    def header(self, name: str) -> str | None:
+        return header_value(self.headers, name)
+
+    def header_all(self, name: str) -> list[str]:
+        return header_values(self.headers, name)
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} for {self.request!r}>"
