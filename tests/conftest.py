@@ -1,0 +1,86 @@
+"""Shared pytest fixtures. Keep this file thin: logic lives in helper modules
+(registry_bed.py, tokenserver.py, images.py); fixtures only wire it up.
+
+Sections: real registries. Add new sections below with their own heading.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from registry_bed import (
+    INSTALL_HINT,
+    SETUPS,
+    RegistryInstance,
+    Setup,
+    missing_tools,
+    start_registry,
+)
+
+# ---------------------------------------------------------------------------
+# Real registries (CNCF distribution), one per set-up and session.
+# ---------------------------------------------------------------------------
+
+
+def require_tools(*tools: str) -> None:
+    """Fail (never skip) when an external tool the tests need is absent."""
+    missing = missing_tools(tools)
+    if not missing:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(
+            f"{', '.join(missing)} missing on CI: {INSTALL_HINT} should have installed it",
+            pytrace=False,
+        )
+    pytest.fail(
+        f"{', '.join(missing)} missing: install with {INSTALL_HINT} "
+        "(the integration tests need a real registry and never skip)",
+        pytrace=False,
+    )
+
+
+def _running(setup: Setup) -> Iterator[RegistryInstance]:
+    require_tools("docker-registry", "htpasswd")
+    instance = start_registry(setup)
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+@pytest.fixture(scope="session")
+def registry_none() -> Iterator[RegistryInstance]:
+    yield from _running("none")
+
+
+@pytest.fixture(scope="session")
+def registry_basic() -> Iterator[RegistryInstance]:
+    yield from _running("basic")
+
+
+@pytest.fixture(scope="session")
+def registry_token() -> Iterator[RegistryInstance]:
+    yield from _running("token")
+
+
+@pytest.fixture(scope="session", params=SETUPS, ids=SETUPS)
+def registry(request: pytest.FixtureRequest) -> RegistryInstance:
+    """The same test against each set-up: "none", "basic", "token"."""
+    instance: RegistryInstance = request.getfixturevalue(f"registry_{request.param}")
+    return instance
+
+
+@pytest.fixture(scope="session")
+def skopeo() -> str:
+    """The skopeo command, the independent client for interop tests."""
+    require_tools("skopeo")
+    return "skopeo"
+
+
+@pytest.fixture(scope="session")
+def second_registry() -> Iterator[RegistryInstance]:
+    """Another no-auth registry, as the destination of copies."""
+    yield from _running("none")
