@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TypeVar
 
-from ._flow import Close, Flow, ReadBody
+from ._errors import RegistryError
+from ._flow import Close, Effect, Flow, ReadBody
 from ._http import Request, Response
 from ._transport import ResponseStream, Transport
 
@@ -51,28 +52,36 @@ def iter_body(response: Response, chunk_size: int = CHUNK_SIZE) -> Iterator[memo
         stream.close()
 
 
+def _perform(effect: Effect, transport: Transport) -> object:
+    if isinstance(effect, Request):
+        return transport.send(effect)
+    if isinstance(effect, ReadBody):
+        stream: ResponseStream = effect.response.stream
+        try:
+            return read_limited(stream, effect.limit)
+        finally:
+            stream.close()
+    if isinstance(effect, Close):
+        effect.response.stream.close()
+        return None
+    raise TypeError(f"unknown effect {effect!r}")  # pragma: no cover - the union is closed
+
+
 def run_flow(flow: Flow[T], transport: Transport) -> T:
     """Run ``flow`` to completion over ``transport`` and return its result.
 
-    If the flow raises, any response it was still holding is left to the
-    transport's own cleanup; responses handed back in results are the caller's.
+    A failure while performing an effect (a transport error, or a digest mismatch
+    raised by a request body being streamed) is thrown into the flow at the point
+    that yielded it, so the flow can clean up (cancel an upload) or translate it.
     """
     try:
         effect = next(flow)
         while True:
-            if isinstance(effect, Request):
-                outcome: object = transport.send(effect)
-            elif isinstance(effect, ReadBody):
-                stream: ResponseStream = effect.response.stream
-                try:
-                    outcome = read_limited(stream, effect.limit)
-                finally:
-                    stream.close()
-            elif isinstance(effect, Close):
-                effect.response.stream.close()
-                outcome = None
-            else:  # pragma: no cover - the Effect union is closed
-                raise TypeError(f"unknown effect {effect!r}")
-            effect = flow.send(outcome)
+            try:
+                outcome = _perform(effect, transport)
+            except RegistryError as exc:
+                effect = flow.throw(exc)
+            else:
+                effect = flow.send(outcome)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
