@@ -1,0 +1,138 @@
+"""One HTTP/1.1 connection: a socket (TLS or not) and the h11 state machine driving it."""
+
+from __future__ import annotations
+
+import builtins
+import select
+import socket
+import ssl
+from collections.abc import Iterable
+from typing import cast
+
+import h11
+
+from ocireg._errors import ConnectError, ProtocolError, TimeoutError, TransportError
+from ocireg._http import Origin
+
+__all__ = ["Connection", "StaleConnection", "cause", "network_error", "open_connection"]
+
+RECV_SIZE = 1 << 20
+"""One large recv() per wait: the driver reads 1 MiB at a time, so should we."""
+
+
+class StaleConnection(Exception):
+    """A reused connection died before any byte of the answer: the server had closed it."""
+
+
+def network_error(exc: BaseException, where: str) -> TransportError:
+    """The ocireg error for a failure on an established connection."""
+    if isinstance(exc, TransportError):
+        return exc
+    if isinstance(exc, builtins.TimeoutError):  # socket.timeout
+        return TimeoutError(f"{where}: read timed out")
+    if isinstance(exc, h11.LocalProtocolError | ValueError):
+        # Our side refused to encode the request; the text may quote a header value
+        # (a credential), so it is not repeated, and callers chain with ``cause``.
+        return ProtocolError(f"{where}: the request cannot be encoded (invalid header?)")
+    return ProtocolError(f"{where}: {type(exc).__name__}: {exc}")
+
+
+def cause(exc: BaseException) -> BaseException | None:
+    """What to chain a translated error to: nothing that may quote a header value."""
+    return None if isinstance(exc, h11.LocalProtocolError | ValueError) else exc
+
+
+def open_connection(
+    origin: Origin,
+    *,
+    open_timeout: float,
+    read_timeout: float,
+    tls: ssl.SSLContext | None,
+) -> Connection:
+    """Connect (TCP, then TLS with SNI for https) within ``open_timeout``."""
+    where = f"{origin.scheme}://{origin.host}:{origin.port}"
+    try:
+        sock = socket.create_connection((origin.host, origin.port), timeout=open_timeout)
+    except builtins.TimeoutError as exc:
+        raise TimeoutError(f"{where}: connect timed out") from exc
+    except OSError as exc:  # refused, unreachable, DNS (gaierror)
+        raise ConnectError(f"{where}: cannot connect: {exc}") from exc
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            sock = tls.wrap_socket(sock, server_hostname=origin.host)
+        sock.settimeout(read_timeout)
+    except builtins.TimeoutError as exc:
+        sock.close()
+        raise TimeoutError(f"{where}: TLS handshake timed out") from exc
+    except (OSError, ValueError) as exc:  # ssl.SSLError and CertificateError are OSError/ValueError
+        sock.close()
+        raise ConnectError(f"{where}: cannot connect: {exc}") from exc
+    return Connection(sock, origin)
+
+
+class Connection:
+    """A socket and its h11 client state; ``reused`` once it served a full exchange."""
+
+    def __init__(self, sock: socket.socket, origin: Origin) -> None:
+        self.sock = sock
+        self.origin = origin
+        self.h11 = h11.Connection(h11.CLIENT)
+        self.reused = False
+        self.answered = False  # a byte of the current answer arrived: never retry after it
+
+    def write(self, event: h11.Event) -> None:
+        # The passthrough form hands body chunks back uncopied, so a 1 MiB chunk
+        # goes to sendall() as it is instead of through a join.
+        for piece in self.h11.send_with_data_passthrough(event) or ():
+            self.sock.sendall(piece)
+
+    def write_body(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
+        for chunk in chunks:
+            if chunk:
+                # h11 only measures a chunk and hands it back to us (passthrough), so
+                # a view of the caller's buffer is sent as it is, without a bytes copy.
+                self.write(h11.Data(data=cast(bytes, chunk)))
+
+    def receive(self) -> bytes:
+        """One recv() fed to h11; ``b""`` is the end of the stream."""
+        data = self.sock.recv(RECV_SIZE)
+        self.answered = self.answered or bool(data)
+        self.h11.receive_data(data)
+        return data
+
+    def next_event(self) -> h11.Event:
+        """The next event of the answer, receiving as needed."""
+        while True:
+            event = self.h11.next_event()
+            if event is h11.NEED_DATA:
+                self.receive()
+            elif event is h11.PAUSED:  # only after a full cycle: a bug in the caller
+                raise ProtocolError("h11 connection paused mid-response")
+            else:
+                assert isinstance(event, h11.Event)
+                return event
+
+    def can_reuse(self) -> bool:
+        """Whether the exchange finished cleanly on both sides (keep-alive allowed)."""
+        return self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE
+
+    def looks_dropped(self) -> bool:
+        """Whether an idle connection is unusable.
+
+        Nothing may arrive on an idle keep-alive connection, so readable means the
+        server closed it (EOF), reset it, or sent something unsolicited.
+        """
+        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+            return True
+        try:
+            if hasattr(select, "poll"):
+                poller = select.poll()
+                poller.register(self.sock, select.POLLIN)
+                return bool(poller.poll(0))
+            return bool(select.select([self.sock], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
+
+    def close(self) -> None:
+        self.sock.close()

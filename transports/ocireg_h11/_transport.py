@@ -1,0 +1,255 @@
+"""The h11 transport: a keep-alive pool per origin, requests out, streamed bodies in."""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import urllib.parse
+
+import h11
+
+from ocireg._errors import ConnectError, ProtocolError, TransportError
+from ocireg._http import Origin, Request, Response, header_value, redact_url
+
+from ._connection import Connection, StaleConnection, cause, network_error, open_connection
+
+__all__ = ["H11Transport"]
+
+_DRAIN_LIMIT = 64 * 1024
+"""Unread bytes worth draining to keep a connection; past this, dropping it is cheaper."""
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+"""Methods whose empty body is announced with ``Content-Length: 0``, as http.client does."""
+
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+"""A body sent as one piece (iterating a bytearray would give ints, not chunks)."""
+
+# What a socket, ssl or h11 may raise once connected; everything else is the caller's.
+_NETWORK_ERRORS = (OSError, ValueError, h11.ProtocolError)
+
+
+class H11Transport:
+    """Sends requests over HTTP/1.1 with h11, keeping up to ``max_idle_per_origin``
+    idle connections per (scheme, host, port).
+
+    ``open_timeout`` bounds connecting (TCP and TLS), ``read_timeout`` each wait for
+    bytes (and each write).  ``ca_file`` replaces the system CA store;
+    ``insecure`` turns certificate and host name verification off.  ``close()``
+    closes the idle connections; the transport stays usable afterwards.
+    """
+
+    def __init__(
+        self,
+        *,
+        open_timeout: float = 2,
+        read_timeout: float = 5,
+        ca_file: str | None = None,
+        insecure: bool = False,
+        max_idle_per_origin: int = 4,
+    ) -> None:
+        self._open_timeout = open_timeout
+        self._read_timeout = read_timeout
+        self._max_idle = max_idle_per_origin
+        # Built once: loading the CA store is the expensive part of a TLS context.
+        self._tls = ssl.create_default_context(cafile=ca_file)
+        if insecure:
+            self._tls.check_hostname = False
+            self._tls.verify_mode = ssl.CERT_NONE
+        self._tls.set_alpn_protocols(["http/1.1"])
+        self._idle: dict[Origin, list[Connection]] = {}
+        self._lock = threading.Lock()
+
+    # --- the pool -------------------------------------------------------------------
+
+    def _checkout(self, origin: Origin) -> Connection:
+        while True:
+            with self._lock:
+                idle = self._idle.get(origin)
+                conn = idle.pop() if idle else None
+            if conn is None:
+                return self._connect(origin)
+            if not conn.looks_dropped():
+                return conn
+            conn.close()
+
+    def _connect(self, origin: Origin) -> Connection:
+        tls = self._tls if origin.scheme == "https" else None
+        return open_connection(
+            origin, open_timeout=self._open_timeout, read_timeout=self._read_timeout, tls=tls
+        )
+
+    def _release(self, conn: Connection) -> None:
+        """Pool ``conn`` if h11 says it can start a new cycle, else close it."""
+        if conn.can_reuse():
+            conn.h11.start_next_cycle()
+            conn.reused = True
+            conn.answered = False
+            with self._lock:
+                idle = self._idle.setdefault(conn.origin, [])
+                if len(idle) < self._max_idle:
+                    idle.append(conn)
+                    return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            conns = [conn for idle in self._idle.values() for conn in idle]
+            self._idle.clear()
+        for conn in conns:
+            conn.close()
+
+    def __enter__(self) -> H11Transport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- one exchange ---------------------------------------------------------------
+
+    def send(self, request: Request, /) -> Response:
+        origin = request.origin
+        if origin.scheme not in ("http", "https") or not origin.host:
+            raise ConnectError(f"{redact_url(request.url)}: not an http(s) URL")
+        conn = self._checkout(origin)
+        try:
+            return self._exchange(conn, request)
+        except StaleConnection:
+            # The server closed the idle connection as we reused it: nothing of the
+            # request was answered, so one more try on a fresh connection is safe --
+            # if the body can be sent again (an iterator is already partly consumed).
+            if not (request.body is None or isinstance(request.body, _BYTES_LIKE)):
+                raise ProtocolError(
+                    f"{redact_url(request.url)}: connection closed by the server "
+                    "before the response"
+                ) from None
+        return self._exchange(self._connect(origin), request)
+
+    def _exchange(self, conn: Connection, request: Request) -> Response:
+        where = f"{request.method} {redact_url(request.url)}"
+        try:
+            conn.write(_head(request))
+            if isinstance(request.body, _BYTES_LIKE):
+                conn.write_body((request.body,))
+            elif request.body is not None:
+                conn.write_body(request.body)
+            conn.write(h11.EndOfMessage())
+            head = _read_head(conn, where)
+        except StaleConnection:
+            conn.close()
+            raise
+        except _NETWORK_ERRORS as exc:
+            conn.close()
+            if conn.reused and isinstance(exc, ConnectionError) and not conn.answered:
+                raise StaleConnection from exc  # reset or broken pipe on a reused socket
+            raise network_error(exc, where) from cause(exc)
+        except BaseException:  # the body iterable failed: the connection is mid-request
+            conn.close()
+            raise
+        headers = tuple(
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in head.headers.raw_items()
+        )
+        return Response(
+            status=head.status_code,
+            headers=headers,
+            request=request,
+            stream=_Stream(self, conn, where),
+        )
+
+
+def _read_head(conn: Connection, where: str) -> h11.Response:
+    """The response head, skipping 1xx; StaleConnection if a reused socket was closed."""
+    while True:
+        event = conn.h11.next_event()
+        if event is h11.NEED_DATA:
+            if not conn.receive() and not conn.answered and conn.reused:
+                raise StaleConnection
+        elif isinstance(event, h11.Response):
+            return event
+        elif not isinstance(event, h11.InformationalResponse):
+            raise ProtocolError(f"{where}: connection closed before the response")
+
+
+def _head(request: Request) -> h11.Request:
+    """The h11 request head: the caller's headers, plus Host and framing if missing."""
+    parts = urllib.parse.urlsplit(request.url)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    headers = list(request.headers)
+    if header_value(headers, "host") is None:
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        default = 443 if parts.scheme.lower() == "https" else 80
+        port = parts.port or default
+        headers.insert(0, ("Host", host if port == default else f"{host}:{port}"))
+    framed = header_value(headers, "content-length") or header_value(headers, "transfer-encoding")
+    if framed is None:
+        if isinstance(request.body, _BYTES_LIKE):
+            headers.append(("Content-Length", str(memoryview(request.body).nbytes)))
+        elif request.body is not None:
+            headers.append(("Transfer-Encoding", "chunked"))
+        elif request.method.upper() in _BODY_METHODS:
+            headers.append(("Content-Length", "0"))
+    return h11.Request(
+        method=request.method.encode("ascii"),
+        target=target.encode("ascii"),
+        headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+    )
+
+
+class _Stream:
+    """The body of one response; owns its connection until the end, then pools it."""
+
+    def __init__(self, transport: H11Transport, conn: Connection, where: str) -> None:
+        self._transport = transport
+        self._conn: Connection | None = conn
+        self._where = where
+        self._leftover = memoryview(b"")  # received but not yet copied to a caller
+
+    def readinto(self, buffer: bytearray | memoryview, /) -> int:
+        if not buffer:
+            return 0
+        while not self._leftover:
+            if not self._next_data():
+                return 0
+        n = min(len(buffer), len(self._leftover))
+        buffer[:n] = self._leftover[:n]
+        self._leftover = self._leftover[n:]
+        return n
+
+    def _next_data(self) -> bool:
+        """Take the next Data event into ``_leftover``; False at the end of the body."""
+        conn = self._conn
+        if conn is None:
+            return False
+        try:
+            event = conn.next_event()
+        except _NETWORK_ERRORS as exc:
+            self._drop()
+            raise network_error(exc, self._where) from cause(exc)
+        if isinstance(event, h11.Data):
+            self._leftover = memoryview(event.data)
+            return True
+        self._conn = None
+        if isinstance(event, h11.EndOfMessage):
+            self._transport._release(conn)
+            return False
+        conn.close()  # ConnectionClosed mid-body: h11 raises for truncation, so be safe
+        raise ProtocolError(f"{self._where}: connection closed mid-body")
+
+    def close(self) -> None:
+        self._leftover = memoryview(b"")
+        drained = 0
+        try:
+            while drained <= _DRAIN_LIMIT and self._next_data():
+                drained += len(self._leftover)
+        except TransportError:
+            return  # the connection is already dropped
+        self._leftover = memoryview(b"")
+        self._drop()  # too much left to drain (a no-op when the end was reached)
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
