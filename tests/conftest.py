@@ -84,3 +84,27 @@ def skopeo() -> str:
 def second_registry() -> Iterator[RegistryInstance]:
     """Another no-auth registry, as the destination of copies."""
     yield from _running("none")
+
+
+# ---------------------------------------------------------------------------
+# Transports: integration tests run over each of them (parametrised, not copied).
+# ---------------------------------------------------------------------------
+
+TRANSPORTS = ("urllib3", "h11")
+
+
+def make_transport(name: str, **options: object) -> object:
+    """A fresh transport by name, as a user would build it."""
+    if name == "urllib3":
+        from ocireg_urllib3 import Urllib3Transport
+
+        return Urllib3Transport(**options)  # type: ignore[arg-type]
+    from ocireg_h11 import H11Transport
+
+    return H11Transport(**options)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session", params=TRANSPORTS, ids=TRANSPORTS)
+def transport_name(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name

@@ -1,1 +1,149 @@
-"""ocireg: a client for the OCI Distribution API (Docker Registry HTTP API V2)."""
+"""ocireg: a client for the OCI Distribution API (Docker Registry HTTP API V2).
+
+The public API is re-exported here and only here; the modules behind it are
+private.  Layers, from the bottom:
+
+* values and parsers: :class:`Reference`, :class:`Digest`, :class:`Descriptor`,
+  :class:`Manifest`, :class:`Index`, :class:`Platform`, header parsers;
+* flows (sans-IO, standard library only): generators that yield
+  :class:`Request` / :class:`ReadBody` / :class:`Close` effects and return results,
+  driven by :func:`run_flow` or any loop of your own (see :mod:`ocireg.flows`);
+* the blocking driver :class:`Registry`;
+* transports: anything with ``send(request) -> Response`` (:class:`Transport`);
+  ``ocireg_urllib3`` and ``ocireg_h11`` ship with it.
+
+Every exception raised derives from :class:`RegistryError`; see ``ocireg._errors``
+for the promise of what can escape.
+"""
+
+from . import _media as media
+from ._auth import CredentialProvider, Credentials, Scope
+from ._challenge import Challenge, parse_challenges
+
+from ._digest import Digest, DigestVerifier, verify_bytes
+from ._driver import run_flow
+from ._endpoints import ManifestInfo, ManifestResult
+from ._errors import (
+    AuthenticationError,
+    BlobUnknown,
+    ConnectError,
+    Denied,
+    DigestMismatch,
+    ErrorDetail,
+    InsecureRequestError,
+    InvalidArgument,
+    InvalidDigest,
+    InvalidLayout,
+    InvalidManifest,
+    InvalidPlatform,
+    InvalidReference,
+    InvalidResponse,
+    MalformedHeader,
+    ManifestUnknown,
+    NameUnknown,
+    NotFound,
+    PlatformNotFound,
+    ProtocolError,
+    RedirectError,
+    RegistryError,
+    RemoteError,
+    ResponseError,
+    ResponseTooLarge,
+    TimeoutError,
+    TooManyRequests,
+    TransportError,
+    Unauthorized,
+    Unsupported,
+    UsageError,
+)
+from ._flow import Close, Effect, Flow, ReadBody
+from ._http import Headers, Origin, Request, Response
+from ._layout import OCILayout
+from ._link import Link, parse_link
+from ._manifest import Descriptor, Document, Index, Manifest, Platform, SchemaV1Manifest, parse_manifest
+from ._reference import Reference
+from ._registry import CopyResult, Listing, PullResult, RawResponse, Registry, default_transport
+from ._session import Limits, Session
+from ._transport import ResponseStream, Transport
+from ._upload import PushedBlob
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthenticationError",
+    "BlobUnknown",
+    "Challenge",
+    "Close",
+    "ConnectError",
+    "CopyResult",
+    "CredentialProvider",
+    "Credentials",
+    "Denied",
+    "Descriptor",
+    "Digest",
+    "DigestMismatch",
+    "DigestVerifier",
+    "DockerConfigStore",
+    "Document",
+    "Effect",
+    "ErrorDetail",
+    "Flow",
+    "Headers",
+    "Index",
+    "InsecureRequestError",
+    "InvalidArgument",
+    "InvalidDigest",
+    "InvalidLayout",
+    "InvalidManifest",
+    "InvalidPlatform",
+    "InvalidReference",
+    "InvalidResponse",
+    "Limits",
+    "Link",
+    "Listing",
+    "MalformedHeader",
+    "Manifest",
+    "ManifestInfo",
+    "ManifestResult",
+    "ManifestUnknown",
+    "NameUnknown",
+    "NotFound",
+    "OCILayout",
+    "Origin",
+    "Platform",
+    "PlatformNotFound",
+    "ProtocolError",
+    "PullResult",
+    "PushedBlob",
+    "RawResponse",
+    "ReadBody",
+    "RedirectError",
+    "Reference",
+    "Registry",
+    "RegistryError",
+    "RemoteError",
+    "Request",
+    "Response",
+    "ResponseError",
+    "ResponseStream",
+    "ResponseTooLarge",
+    "SchemaV1Manifest",
+    "Scope",
+    "Session",
+    "TimeoutError",
+    "TooManyRequests",
+    "Transport",
+    "TransportError",
+    "Unauthorized",
+    "Unsupported",
+    "UsageError",
+    "default_transport",
+    "login",
+    "logout",
+    "media",
+    "parse_challenges",
+    "parse_link",
+    "parse_manifest",
+    "run_flow",
+    "verify_bytes",
+]

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 __all__ = [
     "Body",
+    "add_query",
     "Headers",
     "Origin",
     "Request",
@@ -31,7 +32,7 @@ __all__ = [
 Headers = tuple[tuple[str, str], ...]
 """Header pairs in order; names are compared case-insensitively."""
 
-Body = bytes | Iterable[bytes] | None
+Body = bytes | Iterable[bytes | bytearray | memoryview] | None
 """A request body: bytes, an iterable of chunks (streamed; set Content-Length), or none."""
 
 
@@ -89,6 +90,14 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def add_query(url: str, pairs: Sequence[tuple[str, str]]) -> str:
+    """``url`` with ``pairs`` appended to its query, keeping what is there (an upload's state)."""
+    parts = urllib.parse.urlsplit(url)
+    extra = urllib.parse.urlencode(pairs)
+    query = f"{parts.query}&{extra}" if parts.query and extra else parts.query or extra
+    return urllib.parse.urlunsplit(parts._replace(query=query))
 
 
 def redact_url(url: str) -> str:

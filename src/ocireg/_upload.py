@@ -1,0 +1,197 @@
+"""Blob upload flows: existence check, cross-repository mount, monolithic and chunked upload.
+
+The bytes come from a :data:`BlobSource`, a callable ``(offset, length) -> chunks``
+that the driver supplies (a file opened at an offset, or the body of a blob being
+copied from another registry).  The core never reads them itself: it hands the
+iterable to the transport, so a blob streams from its source to the socket with
+memory bounded by one chunk.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from ._auth import Scope
+from ._digest import Digest
+from ._endpoints import head_blob
+from ._errorbody import expect
+from ._errors import DigestMismatch, InvalidArgument, InvalidResponse, RemoteError
+from ._flow import Flow, close
+from ._http import Body, Response, add_query
+from ._manifest import Descriptor
+from ._reference import validate_repository
+from ._session import Session
+
+__all__ = [
+    "CHUNK_SIZE",
+    "MONOLITHIC_LIMIT",
+    "BlobSource",
+    "PushedBlob",
+    "Upload",
+    "cancel_upload",
+    "finish_upload",
+    "push_blob",
+    "start_upload",
+    "upload_chunk",
+]
+
+BlobSource = Callable[[int, int], Iterable[bytes | bytearray | memoryview]]
+"""``source(offset, length)``: the blob's bytes from ``offset``, ``length`` of them."""
+
+MONOLITHIC_LIMIT = 64 << 20
+"""Blobs up to this size go in one PUT; larger ones in chunks (resumable, bounded per request)."""
+
+CHUNK_SIZE = 32 << 20
+"""Default PATCH size; a registry's ``OCI-Chunk-Min-Length`` raises it."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An upload session: where to send the next bytes and how many the registry holds."""
+
+    location: str
+    offset: int = 0
+    min_chunk: int | None = None
+
+
+@dataclass(frozen=True)
+class PushedBlob:
+    """How a blob reached the repository: ``"exists"``, ``"mounted"`` or ``"uploaded"``."""
+
+    descriptor: Descriptor
+    how: str
+
+
+def _push_scopes(repo: str, mount_from: str | None = None) -> tuple[Scope, ...]:
+    scopes = (Scope.push(repo),)
+    return (*scopes, Scope.pull(mount_from)) if mount_from else scopes
+
+
+def _upload_from(response: Response, offset: int) -> Upload:
+    """The next upload state from a 202: its Location (resolved) and chunk minimum."""
+    location = response.header("Location")
+    if not location:
+        raise InvalidResponse(f"{response.request.method} {response.request.url}: upload answer without Location")
+    min_chunk = response.header("OCI-Chunk-Min-Length")
+    return Upload(
+        location=urllib.parse.urljoin(response.request.url, location),
+        offset=offset,
+        min_chunk=int(min_chunk) if min_chunk and min_chunk.strip().isdigit() else None,
+    )
+
+
+def start_upload(
+    session: Session, repo: str, *, mount: Digest | None = None, mount_from: str | None = None, now: float
+) -> Flow[Upload | None]:
+    """``POST`` a new upload; with ``mount``/``mount_from``, try a cross-repository mount.
+
+    Returns None when the mount succeeded (201: nothing to upload), else the upload
+    session to send bytes to (a 202: new upload, or a mount the registry declined).
+    """
+    repo = validate_repository(repo)
+    query: list[tuple[str, str]] = []
+    if mount is not None and mount_from:
+        query = [("mount", str(mount)), ("from", validate_repository(mount_from))]
+    request = session.request("POST", session.url(f"/v2/{repo}/blobs/uploads/", query),
+                              headers=(("Content-Length", "0"),), body=b"")
+    response = yield from session.send(request, scopes=_push_scopes(repo, mount_from if query else None), now=now)
+    if response.status == 201 and query:
+        yield from close(response)
+        return None
+    yield from expect(response, 202)
+    yield from close(response)
+    return _upload_from(response, 0)
+
+
+def upload_chunk(
+    session: Session, repo: str, upload: Upload, body: Body, length: int, *, now: float
+) -> Flow[Upload]:
+    """``PATCH`` ``length`` bytes at ``upload.offset``; returns the moved-on upload."""
+    if length <= 0:
+        raise InvalidArgument("a chunk must hold at least one byte")
+    end = upload.offset + length - 1
+    request = session.request("PATCH", upload.location, headers=(
+        ("Content-Type", "application/octet-stream"),
+        ("Content-Range", f"{upload.offset}-{end}"),
+        ("Content-Length", str(length)),
+    ), body=body)
+    response = yield from session.send(request, scopes=_push_scopes(repo), now=now)
+    yield from expect(response, 202)
+    yield from close(response)
+    return _upload_from(response, end + 1)
+
+
+def finish_upload(
+    session: Session, repo: str, upload: Upload, digest: Digest, *, body: Body = b"", length: int = 0,
+    now: float,
+) -> Flow[Digest]:
+    """``PUT`` the last bytes (or none) with the digest; the registry checks it and commits."""
+    request = session.request("PUT", add_query(upload.location, [("digest", str(digest))]), headers=(
+        ("Content-Type", "application/octet-stream"),
+        ("Content-Length", str(length)),
+    ), body=body)
+    response = yield from session.send(request, scopes=_push_scopes(repo), now=now)
+    yield from expect(response, 201, 204)
+    yield from close(response)
+    served = response.header("Docker-Content-Digest")
+    if served and served.strip() != str(digest):
+        raise DigestMismatch(f"registry committed {served.strip()} for {digest}",
+                             expected=str(digest), actual=served.strip())
+    return digest
+
+
+def cancel_upload(session: Session, repo: str, upload: Upload, *, now: float) -> Flow[None]:
+    """``DELETE`` an unfinished upload so the registry drops what it received."""
+    request = session.request("DELETE", upload.location)
+    response = yield from session.send(request, scopes=_push_scopes(repo), now=now)
+    yield from close(response)
+
+
+def push_blob(
+    session: Session,
+    repo: str,
+    descriptor: Descriptor,
+    source: BlobSource,
+    *,
+    mount_from: str | None = None,
+    check_exists: bool = True,
+    chunk_size: int = CHUNK_SIZE,
+    monolithic_limit: int = MONOLITHIC_LIMIT,
+    now: float,
+) -> Flow[PushedBlob]:
+    """Make ``descriptor``'s blob exist in ``repo``, moving as few bytes as possible.
+
+    HEAD first (skip what exists), then a cross-repository mount when a source
+    repository on the same registry is known, then a monolithic PUT for small blobs
+    or PATCH chunks for large ones.  A failed upload is cancelled, so nothing of it
+    stays behind; the registry verifies the digest on commit and so does the source.
+    """
+    digest, size = descriptor.digest, descriptor.size
+    if check_exists:
+        info = yield from head_blob(session, repo, digest, now=now, scopes=_push_scopes(repo, mount_from))
+        if info is not None:
+            if info.size != size:
+                raise DigestMismatch(f"{digest} exists in {repo} with size {info.size}, not {size}",
+                                     expected=str(size), actual=str(info.size))
+            return PushedBlob(descriptor, "exists")
+    upload = yield from start_upload(session, repo, mount=digest, mount_from=mount_from, now=now)
+    if upload is None:
+        return PushedBlob(descriptor, "mounted")
+    try:
+        if size <= monolithic_limit:
+            yield from finish_upload(session, repo, upload, digest, body=source(0, size), length=size, now=now)
+        else:
+            step = max(chunk_size, upload.min_chunk or 0)
+            while upload.offset < size:
+                length = min(step, size - upload.offset)
+                upload = yield from upload_chunk(session, repo, upload, source(upload.offset, length), length, now=now)
+            yield from finish_upload(session, repo, upload, digest, now=now)
+    except RemoteError:
+        try:
+            yield from cancel_upload(session, repo, upload, now=now)
+        except RemoteError:
+            pass  # the original failure is what the caller needs to see
+        raise
+    return PushedBlob(descriptor, "uploaded")
