@@ -4,7 +4,7 @@ Each test takes ``transport_factory`` (urllib3, then h11) and talks to the local
 servers of ``servers.py`` only: a keep-alive ``http.server`` for well-formed HTTP,
 a raw scripted socket server for truncation, bad framing, resets and stalls.  The
 promise checked is the one in ``ocireg._transport``: requests go out as given,
-bodies come back raw and whole, and every failure is a ConnectError, TimeoutError
+bodies come back raw and whole, and every failure is a ConnectError, TransportTimeout
 or ProtocolError.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from ocireg._driver import CHUNK_SIZE, iter_body, run_flow
-from ocireg._errors import ConnectError, ProtocolError, TimeoutError, TransportError
+from ocireg._errors import ConnectError, ProtocolError, TransportTimeout, TransportError
 from ocireg._flow import Flow, read_body
 from ocireg._http import Request, Response
 from ocireg._transport import ResponseStream, Transport
@@ -421,9 +421,9 @@ FAULTS: dict[str, tuple[list[Step], type[TransportError]]] = {
     "reset before the answer": ([READ, RESET], ProtocolError),
     "closed before the answer": ([READ, CLOSE], ProtocolError),
     "garbage status line": ([READ, Send(b"SSH-2.0-OpenSSH_9.6\r\n\r\n"), CLOSE], ProtocolError),
-    "stall before the answer": ([READ, STALL], TimeoutError),
-    "stall mid-head": ([READ, Send(b"HTTP/1.1 200 OK\r\nContent-"), STALL], TimeoutError),
-    "stall mid-body": ([READ, Send(HEAD_10 + b"abc"), STALL], TimeoutError),
+    "stall before the answer": ([READ, STALL], TransportTimeout),
+    "stall mid-head": ([READ, Send(b"HTTP/1.1 200 OK\r\nContent-"), STALL], TransportTimeout),
+    "stall mid-body": ([READ, Send(HEAD_10 + b"abc"), STALL], TransportTimeout),
 }
 
 
@@ -449,7 +449,7 @@ def test_connect_error_on_a_closed_port(transport_factory: Factory) -> None:
 def test_transport_errors_are_registry_errors(transport_factory: Factory) -> None:
     with ScriptedServer([[READ, STALL]]) as scripted, pytest.raises(TransportError) as caught:
         transport_factory().send(get(scripted.url + "/v2/"))
-    assert type(caught.value) is TimeoutError
+    assert type(caught.value) is TransportTimeout
     assert isinstance(transport_factory(), Transport)
 
 

@@ -19,7 +19,6 @@ for the promise of what can escape.
 from . import _media as media
 from ._auth import CredentialProvider, Credentials, Scope
 from ._challenge import Challenge, parse_challenges
-
 from ._digest import Digest, DigestVerifier, verify_bytes
 from ._driver import run_flow
 from ._endpoints import ManifestInfo, ManifestResult
@@ -49,9 +48,9 @@ from ._errors import (
     RemoteError,
     ResponseError,
     ResponseTooLarge,
-    TimeoutError,
     TooManyRequests,
     TransportError,
+    TransportTimeout,
     Unauthorized,
     Unsupported,
     UsageError,
@@ -60,7 +59,15 @@ from ._flow import Close, Effect, Flow, ReadBody
 from ._http import Headers, Origin, Request, Response
 from ._layout import OCILayout
 from ._link import Link, parse_link
-from ._manifest import Descriptor, Document, Index, Manifest, Platform, SchemaV1Manifest, parse_manifest
+from ._manifest import (
+    Descriptor,
+    Document,
+    Index,
+    Manifest,
+    Platform,
+    SchemaV1Manifest,
+    parse_manifest,
+)
 from ._reference import Reference
 from ._registry import CopyResult, Listing, PullResult, RawResponse, Registry, default_transport
 from ._session import Limits, Session
@@ -130,10 +137,10 @@ __all__ = [
     "SchemaV1Manifest",
     "Scope",
     "Session",
-    "TimeoutError",
     "TooManyRequests",
     "Transport",
     "TransportError",
+    "TransportTimeout",
     "Unauthorized",
     "Unsupported",
     "UsageError",

@@ -51,9 +51,9 @@ __all__ = [
     "RemoteError",
     "ResponseError",
     "ResponseTooLarge",
-    "TimeoutError",
     "TooManyRequests",
     "TransportError",
+    "TransportTimeout",
     "Unauthorized",
     "Unsupported",
     "UsageError",
@@ -126,7 +126,7 @@ class ConnectError(TransportError):
     """The connection could not be established (refused, DNS, TLS handshake)."""
 
 
-class TimeoutError(TransportError):  # noqa: A001 - deliberately shadows the builtin in this namespace
+class TransportTimeout(TransportError):
     """The connect or read timeout fired."""
 
 

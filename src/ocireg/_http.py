@@ -16,11 +16,11 @@ from typing import Any, NamedTuple
 
 __all__ = [
     "Body",
-    "add_query",
     "Headers",
     "Origin",
     "Request",
     "Response",
+    "add_query",
     "header_value",
     "header_values",
     "is_loopback_host",

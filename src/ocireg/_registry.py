@@ -25,7 +25,15 @@ from ._files import atomic_write, file_digest
 from ._flow import Flow, read_body
 from ._http import Body, Headers, is_loopback_host
 from ._layout import REF_NAME, OCILayout
-from ._manifest import Descriptor, Document, Index, Manifest, Platform, SchemaV1Manifest, parse_manifest
+from ._manifest import (
+    Descriptor,
+    Document,
+    Index,
+    Manifest,
+    Platform,
+    SchemaV1Manifest,
+    parse_manifest,
+)
 from ._paginate import Page, Pagination
 from ._reference import validate_repository, validate_tag
 from ._session import Limits, Session

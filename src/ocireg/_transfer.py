@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from ._digest import Digest
 from ._errors import InvalidArgument, PlatformNotFound
-from ._manifest import Descriptor, Document, Index, Manifest, Platform, SchemaV1Manifest
+from ._manifest import Document, Index, Manifest, Platform, SchemaV1Manifest
 from ._platform import matches
 
 __all__ = ["BlobRef", "blobs_of", "filter_index", "parse_platform_arg"]

@@ -5,7 +5,7 @@ A transport sends one :class:`~ocireg.Request` and returns a
 *not* follow redirects, retry, authenticate or decode ``Content-Encoding`` (a
 digest covers the raw bytes): the core decides all of that.  It may raise only
 :class:`~ocireg.TransportError` subclasses (:class:`~ocireg.ConnectError`,
-:class:`~ocireg.TimeoutError`, :class:`~ocireg.ProtocolError`); every exception of
+:class:`~ocireg.TransportTimeout`, :class:`~ocireg.ProtocolError`); every exception of
 the library underneath is translated.
 
 A request body is ``None``, ``bytes``, or an iterable of chunks (bytes-like) whose

@@ -9,6 +9,7 @@ memory bounded by one chunk.
 
 from __future__ import annotations
 
+import contextlib
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -189,9 +190,7 @@ def push_blob(
                 upload = yield from upload_chunk(session, repo, upload, source(upload.offset, length), length, now=now)
             yield from finish_upload(session, repo, upload, digest, now=now)
     except RemoteError:
-        try:
+        with contextlib.suppress(RemoteError):  # the original failure is the one to report
             yield from cancel_upload(session, repo, upload, now=now)
-        except RemoteError:
-            pass  # the original failure is what the caller needs to see
         raise
     return PushedBlob(descriptor, "uploaded")

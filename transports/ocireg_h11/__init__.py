@@ -16,7 +16,7 @@ A transport is any object with two methods (see :class:`ocireg.Transport`):
 :class:`ocireg.ProtocolError`, never a clean end) and an idempotent ``close()``
 that keeps the connection when the body was read to the end.  Never follow
 redirects, retry, authenticate or decode ``Content-Encoding``, and raise only
-:class:`ocireg.ConnectError`, :class:`ocireg.TimeoutError` and
+:class:`ocireg.ConnectError`, :class:`ocireg.TransportTimeout` and
 :class:`ocireg.ProtocolError`: translate every exception of your library.  This
 module is such a transport, written against those public names alone: HTTP/1.1
 with keep-alive in a few hundred lines, which is all a registry needs.

@@ -11,7 +11,7 @@ from typing import cast
 
 import h11
 
-from ocireg._errors import ConnectError, ProtocolError, TimeoutError, TransportError
+from ocireg._errors import ConnectError, ProtocolError, TransportError, TransportTimeout
 from ocireg._http import Origin
 
 __all__ = ["Connection", "StaleConnection", "cause", "network_error", "open_connection"]
@@ -29,7 +29,7 @@ def network_error(exc: BaseException, where: str) -> TransportError:
     if isinstance(exc, TransportError):
         return exc
     if isinstance(exc, builtins.TimeoutError):  # socket.timeout
-        return TimeoutError(f"{where}: read timed out")
+        return TransportTimeout(f"{where}: read timed out")
     if isinstance(exc, h11.LocalProtocolError | ValueError):
         # Our side refused to encode the request; the text may quote a header value
         # (a credential), so it is not repeated, and callers chain with ``cause``.
@@ -54,7 +54,7 @@ def open_connection(
     try:
         sock = socket.create_connection((origin.host, origin.port), timeout=open_timeout)
     except builtins.TimeoutError as exc:
-        raise TimeoutError(f"{where}: connect timed out") from exc
+        raise TransportTimeout(f"{where}: connect timed out") from exc
     except OSError as exc:  # refused, unreachable, DNS (gaierror)
         raise ConnectError(f"{where}: cannot connect: {exc}") from exc
     try:
@@ -64,7 +64,7 @@ def open_connection(
         sock.settimeout(read_timeout)
     except builtins.TimeoutError as exc:
         sock.close()
-        raise TimeoutError(f"{where}: TLS handshake timed out") from exc
+        raise TransportTimeout(f"{where}: TLS handshake timed out") from exc
     except (OSError, ValueError) as exc:  # ssl.SSLError and CertificateError are OSError/ValueError
         sock.close()
         raise ConnectError(f"{where}: cannot connect: {exc}") from exc

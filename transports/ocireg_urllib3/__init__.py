@@ -16,7 +16,7 @@ A transport is any object with two methods (see :class:`ocireg.Transport`):
 :class:`ocireg.ProtocolError`, never a clean end) and an idempotent ``close()``
 that keeps the connection when the body was read to the end.  Never follow
 redirects, retry, authenticate or decode ``Content-Encoding``, and raise only
-:class:`ocireg.ConnectError`, :class:`ocireg.TimeoutError` and
+:class:`ocireg.ConnectError`, :class:`ocireg.TransportTimeout` and
 :class:`ocireg.ProtocolError`: translate every exception of your library.  This
 module is such a transport, written against those public names alone.
 """
@@ -36,7 +36,7 @@ from urllib3 import exceptions as u3
 from urllib3.util import make_headers, parse_url
 from urllib3.util.response import assert_header_parsing
 
-from ocireg._errors import ConnectError, ProtocolError, TimeoutError, TransportError
+from ocireg._errors import ConnectError, ProtocolError, TransportError, TransportTimeout
 from ocireg._http import Request, Response, redact_url
 
 __all__ = ["Urllib3Transport"]
@@ -75,8 +75,8 @@ def _translate(exc: BaseException, url: str) -> TransportError:
         return ConnectError(f"{where}: unusable URL")
     if isinstance(exc, ValueError):  # http.client refusing a header: never echo its value
         return ProtocolError(f"{where}: the request cannot be encoded (invalid header?)")
-    if isinstance(exc, u3.TimeoutError | TimeoutError):
-        return TimeoutError(f"{where}: timed out: {exc}")
+    if isinstance(exc, u3.TimeoutError | TransportTimeout):
+        return TransportTimeout(f"{where}: timed out: {exc}")
     return ProtocolError(f"{where}: {type(exc).__name__}: {exc}")
 
 
