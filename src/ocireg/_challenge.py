@@ -5,10 +5,15 @@
     auth-param       = token BWS "=" BWS ( token / quoted-string )
     token68          = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 
+The gem split this header with ``/(\\w+)="([^"]+)"/``, which loses unquoted values,
+escaped quotes and every challenge after the first, and breaks on commas inside a
+quoted scope.  Here each function takes the text and a position and returns the
+value and the position after it; errors are :class:`~ocireg.MalformedHeader`
+carrying the position where parsing stopped.
+
 A comma separates both parameters and challenges, so after each comma the parser
 looks ahead: ``token BWS "="`` continues the parameters, anything else starts a new
-challenge.  Functions take the text and a position and return the value and the
-new position; errors carry the position where parsing stopped.
+challenge.  ``#`` is the RFC 7230 list, so empty elements (``, ,``) are skipped.
 """
 
 from __future__ import annotations
@@ -16,26 +21,69 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._errors import MalformedHeader
+from ._errors import InvalidArgument, MalformedHeader
 
 __all__ = ["Challenge", "parse_challenges", "parse_www_authenticate", "render_challenge"]
 
+# RFC 7230 3.2.6 tchar, and RFC 7235 2.1 token68 characters.
 _TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _TOKEN68 = frozenset("-._~+/0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _OWS = " \t"
+
 MAX_HEADER = 16 * 1024
-"""Longer challenge lines are refused outright: no real registry sends one."""
+"""Longer challenge lines are refused outright: real ones are a few hundred bytes."""
+
+
+def _is_token(text: str) -> bool:
+    return bool(text) and all(c in _TCHAR for c in text)
+
+
+def _is_token68(text: str) -> bool:
+    body = text.rstrip("=")
+    return bool(body) and all(c in _TOKEN68 for c in body)
+
+
+def _is_quotable(c: str) -> bool:
+    """What a quoted-string can carry (escaped or not): HTAB / SP / VCHAR / obs-text."""
+    return c in "\t " or "\x21" <= c <= "\x7e" or c >= "\x80"
 
 
 @dataclass(frozen=True)
 class Challenge:
-    """One challenge: a lower-cased scheme, lower-cased parameter names, or a token68."""
+    """One challenge: a lower-cased scheme and either parameters or a token68.
+
+    Parameter names are lower-cased (they are case-insensitive) and unique; values
+    are kept as sent, unescaped.  Building one validates it, so every
+    :class:`Challenge` can be rendered and parsed back to itself.
+    """
 
     scheme: str
     params: tuple[tuple[str, str], ...] = ()
     token68: str | None = None
 
+    def __post_init__(self) -> None:
+        if not _is_token(self.scheme):
+            raise InvalidArgument(f"auth scheme {self.scheme[:100]!r} is not a token")
+        object.__setattr__(self, "scheme", self.scheme.lower())
+        params = tuple((name.lower(), value) for name, value in self.params)
+        object.__setattr__(self, "params", params)
+        if self.token68 is not None:
+            if params:
+                raise InvalidArgument("a challenge carries a token68 or parameters, not both")
+            if not _is_token68(self.token68):
+                raise InvalidArgument(f"{self.token68[:100]!r} is not a token68")
+        seen: set[str] = set()
+        for name, value in params:
+            if not _is_token(name):
+                raise InvalidArgument(f"parameter name {name[:100]!r} is not a token")
+            if name in seen:
+                raise InvalidArgument(f"parameter {name!r} given twice")
+            seen.add(name)
+            if not all(_is_quotable(c) for c in value):
+                raise InvalidArgument(f"parameter {name!r} holds a control character")
+
     def param(self, name: str) -> str | None:
+        """The value of parameter ``name`` (any case), or None."""
         name = name.lower()
         for key, value in self.params:
             if key == name:
@@ -54,11 +102,15 @@ class Challenge:
     def scopes(self) -> tuple[str, ...]:
         """The ``scope`` parameter split on spaces (a mount asks for two scopes in one)."""
         value = self.param("scope")
-        return tuple(value.split()) if value else ()
+        return tuple(part for part in value.split(" ") if part) if value else ()
 
     @property
     def error(self) -> str | None:
+        """``insufficient_scope``, ``invalid_token``, ... (RFC 6750 section 3.1)."""
         return self.param("error")
+
+
+# --- the parser ---------------------------------------------------------------------
 
 
 def _fail(message: str, header: str, pos: int) -> MalformedHeader:
@@ -81,10 +133,9 @@ def _token(header: str, pos: int) -> tuple[str, int]:
 
 
 def _quoted_string(header: str, pos: int) -> tuple[str, int]:
-    """``DQUOTE *( qdtext / quoted-pair ) DQUOTE``, unescaped."""
-    assert header[pos] == '"'
+    """``DQUOTE *( qdtext / quoted-pair ) DQUOTE`` starting at ``pos``, unescaped."""
     out: list[str] = []
-    pos += 1
+    pos += 1  # the opening quote
     while pos < len(header):
         char = header[pos]
         if char == '"':
@@ -94,15 +145,15 @@ def _quoted_string(header: str, pos: int) -> tuple[str, int]:
             if pos == len(header):
                 break
             char = header[pos]
-        if char in "\r\n\x00" or (ord(char) < 0x20 and char != "\t") or ord(char) == 0x7F:
-            raise _fail("control character in quoted string", header, pos)
+        if not _is_quotable(char):
+            raise _fail("control character in a quoted string", header, pos)
         out.append(char)
         pos += 1
     raise _fail("unterminated quoted string", header, pos)
 
 
 def _token68_end(header: str, pos: int) -> int | None:
-    """The end of a token68 at ``pos`` if one stands there alone (then OWS and "," or the end)."""
+    """The end of a token68 at ``pos`` if one stands there alone (then OWS, and "," or the end)."""
     end = pos
     while end < len(header) and header[end] in _TOKEN68:
         end += 1
@@ -128,19 +179,21 @@ def _starts_param(header: str, pos: int) -> bool:
 def _challenge(header: str, pos: int) -> tuple[Challenge, int]:
     scheme, pos = _token(header, pos)
     if pos == len(header) or header[pos] == ",":
-        return Challenge(scheme.lower()), pos
+        return Challenge(scheme), pos
     if header[pos] != " ":
         raise _fail("expected a space after the scheme", header, pos)
     pos = _skip(header, pos, " ")
     if pos == len(header) or header[pos] == ",":
-        return Challenge(scheme.lower()), pos
-    # token68 ends in optional "=" padding and then the end or a comma; an auth-param
-    # always has a value after its "=", so the two cannot be confused.
+        return Challenge(scheme), pos
+    # A token68 is followed by the end or a comma; an auth-param always has a value
+    # after its "=", so "abc==" is a token68 and "abc=d" a parameter.
     t68 = _token68_end(header, pos)
     if t68 is not None:
-        return Challenge(scheme.lower(), token68=header[pos:t68]), t68
+        return Challenge(scheme, token68=header[pos:t68]), t68
     params: list[tuple[str, str]] = []
+    names: set[str] = set()
     while True:
+        start = pos
         name, pos = _token(header, pos)
         pos = _skip(header, pos)
         if pos == len(header) or header[pos] != "=":
@@ -150,23 +203,28 @@ def _challenge(header: str, pos: int) -> tuple[Challenge, int]:
             value, pos = _quoted_string(header, pos)
         else:
             value, pos = _token(header, pos)
-        params.append((name.lower(), value))
+        # RFC 7235 2.1: each parameter name occurs once; two realms would leave the
+        # choice of where credentials go to whichever one a parser happens to keep.
+        if name.lower() in names:
+            raise _fail(f"parameter {name.lower()!r} given twice", header, start)
+        names.add(name.lower())
+        params.append((name, value))
         pos = _skip(header, pos)
         if pos == len(header):
             break
         if header[pos] != ",":
-            raise _fail("expected ',' between parameters", header, pos)
+            raise _fail("expected ',' after a parameter", header, pos)
         after = _skip(header, pos, _OWS + ",")
         if after == len(header) or not _starts_param(header, after):
-            break  # the comma ends this challenge: the next one (if any) starts after it
+            break  # the comma ends this challenge; the next one (if any) starts after it
         pos = after
-    return Challenge(scheme.lower(), tuple(params)), pos
+    return Challenge(scheme, tuple(params)), pos
 
 
 def parse_challenges(value: str) -> list[Challenge]:
     """Every challenge of one ``WWW-Authenticate`` line; :class:`MalformedHeader` otherwise."""
     if len(value) > MAX_HEADER:
-        raise MalformedHeader(f"WWW-Authenticate: longer than {MAX_HEADER} characters", "", 0)
+        raise MalformedHeader(f"WWW-Authenticate: longer than {MAX_HEADER} characters", "", MAX_HEADER)
     challenges: list[Challenge] = []
     pos = _skip(value, 0, _OWS + ",")
     while pos < len(value):
@@ -179,7 +237,10 @@ def parse_challenges(value: str) -> list[Challenge]:
 
 
 def parse_www_authenticate(headers: Sequence[tuple[str, str]]) -> list[Challenge]:
-    """The challenges of every ``WWW-Authenticate`` line of a response, in order."""
+    """The challenges of every ``WWW-Authenticate`` line of a response, in order.
+
+    Strict: one malformed line raises :class:`MalformedHeader`.
+    """
     found: list[Challenge] = []
     for name, value in headers:
         if name.lower() == "www-authenticate":
@@ -187,14 +248,24 @@ def parse_www_authenticate(headers: Sequence[tuple[str, str]]) -> list[Challenge
     return found
 
 
-def _quote(value: str) -> str:
+# --- rendering ----------------------------------------------------------------------
+
+
+def _value(value: str) -> str:
+    if _is_token(value):
+        return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def render_challenge(challenge: Challenge) -> str:
-    """The challenge as header text (parameters always quoted)."""
+    """The challenge as header text; :func:`parse_challenges` reads it back unchanged.
+
+    Values that are tokens go bare, others quoted; the scheme is capitalised as
+    servers usually send it (``Bearer``), which the case-insensitive parser ignores.
+    """
+    scheme = challenge.scheme[:1].upper() + challenge.scheme[1:]
     if challenge.token68 is not None:
-        return f"{challenge.scheme} {challenge.token68}"
+        return f"{scheme} {challenge.token68}"
     if not challenge.params:
-        return challenge.scheme
-    return challenge.scheme + " " + ", ".join(f"{k}={_quote(v)}" for k, v in challenge.params)
+        return scheme
+    return scheme + " " + ",".join(f"{name}={_value(value)}" for name, value in challenge.params)

@@ -14,15 +14,20 @@ from dataclasses import dataclass
 from ._auth import Authenticator, CredentialProvider, Credentials, Scope
 from ._errors import InvalidArgument
 from ._flow import Flow
-from ._http import Body, Headers, Origin, Request, Response, add_query, with_header
+from ._http import Body, Headers, Origin, Request, Response, redact_url, with_header
 from ._redirect import MAX_REDIRECTS, follow_redirects, send_once
 
 __all__ = ["Limits", "Session"]
 
+_TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# RFC 3986 pchar plus "/" and "%" (a path may already be percent-encoded, e.g. a
+# name taken from a Link header): everything else in a path is percent-encoded.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~%"
+
 
 @dataclass(frozen=True)
 class Limits:
-    """Caps on what is read whole, and on loops driven by the server."""
+    """Caps on what is read whole, and on loops a server drives."""
 
     manifest: int = 4 * 1024 * 1024
     token: int = 64 * 1024
@@ -30,9 +35,58 @@ class Limits:
     max_redirects: int = MAX_REDIRECTS
     max_pages: int = 10_000
 
+    def __post_init__(self) -> None:
+        for name in ("manifest", "token", "error", "max_pages"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise InvalidArgument(f"limits: {name} must be a positive integer")
+        if isinstance(self.max_redirects, bool) or not isinstance(self.max_redirects, int) \
+                or self.max_redirects < 0:
+            raise InvalidArgument("limits: max_redirects must be a non-negative integer")
+
+
+def _normalise_base(base_url: str) -> str:
+    """``scheme://host[:port][/prefix]`` without a trailing slash, lower-cased scheme and host.
+
+    A path prefix is kept: ``https://host/prefix/`` gives ``https://host/prefix/v2/...``
+    (the gem needed a trailing slash for ``URI.join`` not to drop it).
+    """
+    shown = redact_url(base_url)[:200]
+    try:
+        parts = urllib.parse.urlsplit(base_url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise InvalidArgument(f"registry URL {shown!r} is malformed") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidArgument(f"registry URL must be http(s)://host[:port][/prefix], not {shown!r}")
+    if "@" in parts.netloc:
+        raise InvalidArgument("put credentials in credentials=, not in the registry URL")
+    if parts.query or parts.fragment:
+        raise InvalidArgument(f"registry URL {shown!r} must not have a query or fragment")
+    if any(c <= " " or c == "\x7f" for c in base_url.strip()):
+        raise InvalidArgument(f"registry URL {shown!r} holds whitespace or control characters")
+    path = urllib.parse.quote(parts.path.rstrip("/"), safe=_PATH_SAFE)
+    return urllib.parse.urlunsplit((scheme, parts.netloc.lower(), path, "", ""))
+
+
+def _quote_query(query: Sequence[tuple[str, str]]) -> str:
+    # quote, not quote_plus: "+" in a value (a tag, a digest) must arrive as "+".
+    return urllib.parse.urlencode(list(query), quote_via=urllib.parse.quote)
+
+
+def _join_query(url: str, query: Sequence[tuple[str, str]]) -> str:
+    if not query:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{_quote_query(query)}"
+
 
 class Session:
-    """One registry: where it is, how to authenticate to it, and how much to read."""
+    """One registry: where it is, how to authenticate to it, and how much to read.
+
+    ``base_url`` needs its scheme; plain ``http`` is allowed, but credentials go
+    over it only to loopback or when ``insecure`` is set (see :mod:`ocireg._auth`).
+    """
 
     def __init__(
         self,
@@ -43,19 +97,20 @@ class Session:
         limits: Limits | None = None,
         user_agent: str = "ocireg/0.1",
     ) -> None:
-        parts = urllib.parse.urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidArgument(f"registry URL must be http(s)://host[:port][/prefix], not {base_url!r}")
-        if parts.username or parts.password:
-            raise InvalidArgument("put credentials in username/password, not in the registry URL")
-        # A trailing slash keeps a path prefix (https://host/prefix/v2/...) when joining.
-        path = parts.path.rstrip("/")
-        self.base_url = urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+        if any(c < " " or c == "\x7f" for c in user_agent):
+            raise InvalidArgument("user_agent holds a control character")
+        self.base_url = _normalise_base(base_url)
         self.origin = Origin.of(self.base_url)
-        self.limits = limits or Limits()
+        self.limits = limits if limits is not None else Limits()
         self.user_agent = user_agent
         self.insecure = insecure
-        self.auth = Authenticator(self.origin, credentials, insecure=insecure, token_limit=self.limits.token)
+        self.auth = Authenticator(
+            self.origin,
+            credentials,
+            insecure=insecure,
+            token_limit=self.limits.token,
+            error_limit=self.limits.error,
+        )
 
     @property
     def host(self) -> str:
@@ -63,11 +118,20 @@ class Session:
         return urllib.parse.urlsplit(self.base_url).netloc
 
     def url(self, path: str, query: Sequence[tuple[str, str]] = ()) -> str:
-        """``<base>/v2/...`` with the query percent-encoded."""
+        """``<base>/v2/...``: ``path`` (from ``/v2/``, may carry a query) under the base.
+
+        The path is percent-encoded where needed, ``query`` values always.  Dot
+        segments are refused: they would climb out of a path prefix.
+        """
         if not path.startswith("/"):
-            path = "/" + path
-        url = self.base_url + path
-        return f"{url}?{urllib.parse.urlencode(list(query))}" if query else url
+            raise InvalidArgument(f"path {path[:200]!r} must start with '/'")
+        if any(c <= " " or c in "#\x7f" for c in path):
+            raise InvalidArgument(f"path {path[:200]!r} holds whitespace, '#' or a control character")
+        path, sep, existing = path.partition("?")
+        if any(segment in (".", "..") for segment in path.split("/")):
+            raise InvalidArgument(f"path {path[:200]!r} holds a '.' or '..' segment")
+        url = self.base_url + urllib.parse.quote(path, safe=_PATH_SAFE) + sep + existing
+        return _join_query(url, query)
 
     def request(
         self,
@@ -78,15 +142,28 @@ class Session:
         body: Body = None,
         query: Sequence[tuple[str, str]] = (),
     ) -> Request:
-        """A request to this registry (a path) or to a URL it gave us (an upload Location)."""
+        """A request to this registry (a path) or to a URL it gave us (an upload ``Location``)."""
+        if not method or not all(c in _TCHAR for c in method):
+            raise InvalidArgument(f"method {method[:50]!r} is not an HTTP token")
         if "://" in path_or_url:
-            url = add_query(path_or_url, query)
+            scheme = path_or_url.split("://", 1)[0].lower()
+            if scheme not in ("http", "https") or any(c <= " " or c == "\x7f" for c in path_or_url):
+                raise InvalidArgument(f"{redact_url(path_or_url)[:200]!r} is not an http(s) URL")
+            url = _join_query(path_or_url, query)
         else:
             url = self.url(path_or_url, query)
-        return Request(method, url, with_header(headers, "User-Agent", self.user_agent), body)
+        headers = tuple(headers)
+        if not any(name.lower() == "user-agent" for name, _ in headers):
+            headers = with_header(headers, "User-Agent", self.user_agent)
+        return Request(method, url, headers, body)
 
     def send(self, request: Request, *, scopes: Sequence[Scope] = (), now: float) -> Flow[Response]:
-        """Send through authentication and redirects; returns the final response, any status."""
+        """Send through authentication and redirects; returns the final response, any status.
+
+        ``scopes`` are what the request needs (for a token); ``now`` is the time, for
+        token expiry.  A 401 left after authenticating is returned, for the caller to
+        raise as :class:`~ocireg.Unauthorized`.
+        """
 
         def transport_send(req: Request) -> Flow[Response]:
             return follow_redirects(req, send_once, max_hops=self.limits.max_redirects)
