@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from ._auth import Scope
 from ._digest import Digest
 from ._endpoints import head_blob
 from ._errorbody import expect
-from ._errors import DigestMismatch, InvalidArgument, InvalidResponse, RemoteError
+from ._errors import DigestMismatch, InvalidArgument, InvalidResponse, RegistryError, RemoteError
 from ._flow import Flow, close
 from ._http import Body, Response, add_query
 from ._manifest import Descriptor
@@ -150,6 +150,28 @@ def cancel_upload(session: Session, repo: str, upload: Upload, *, now: float) ->
     yield from close(response)
 
 
+Chunk = bytes | bytearray | memoryview
+
+
+class _SourceWatch:
+    """Remembers the ocireg error a blob source raised while a transport was sending it.
+
+    Transports translate what a request body raises: a :class:`ValueError` such as
+    :class:`~ocireg.InvalidLayout` (a layout blob found short) comes out of both built-in
+    ones as "the request cannot be encoded".  The upload reports the source's own error.
+    """
+
+    def __init__(self) -> None:
+        self.failure: RegistryError | None = None
+
+    def watch(self, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+        try:
+            yield from chunks
+        except RegistryError as exc:
+            self.failure = exc
+            raise
+
+
 def push_blob(
     session: Session,
     repo: str,
@@ -180,17 +202,24 @@ def push_blob(
     upload = yield from start_upload(session, repo, mount=digest, mount_from=mount_from, now=now)
     if upload is None:
         return PushedBlob(descriptor, "mounted")
+    sent = _SourceWatch()
     try:
         if size <= monolithic_limit:
-            yield from finish_upload(session, repo, upload, digest, body=source(0, size), length=size, now=now)
+            body = sent.watch(source(0, size))
+            yield from finish_upload(session, repo, upload, digest, body=body, length=size, now=now)
         else:
             step = max(chunk_size, upload.min_chunk or 0)
             while upload.offset < size:
                 length = min(step, size - upload.offset)
-                upload = yield from upload_chunk(session, repo, upload, source(upload.offset, length), length, now=now)
+                body = sent.watch(source(upload.offset, length))
+                upload = yield from upload_chunk(session, repo, upload, body, length, now=now)
             yield from finish_upload(session, repo, upload, digest, now=now)
-    except RemoteError:
+    except RegistryError as exc:
+        # Any failure, local too: a layout blob found short or corrupt while it streams
+        # (InvalidLayout, a UsageError) leaves the upload as open as a network error does.
         with contextlib.suppress(RemoteError):  # the original failure is the one to report
             yield from cancel_upload(session, repo, upload, now=now)
+        if sent.failure is not None and sent.failure is not exc:
+            raise sent.failure from None
         raise
     return PushedBlob(descriptor, "uploaded")
