@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import make_transport
-from images import ImageContent, docker_image, docker_manifest_list, oci_image, oci_index, push_raw
-from registry_bed import RegistryInstance
 
 import ocireg
+from conftest import make_transport
+from images import ImageContent, docker_image, docker_manifest_list, oci_image, oci_index, push_raw
 from ocireg import Digest, Registry
+from registry_bed import RegistryInstance
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+import ocireg
 from conftest import make_transport
 from registry_bed import RegistryInstance
 from servers import RouteServer
 from test_registry import open_client, seeded
-
-import ocireg
 
 _BLOB_GET = re.compile(r"^/v2/.+/blobs/(sha256:[0-9a-f]{64})$")
 

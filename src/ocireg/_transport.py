@@ -10,7 +10,9 @@ the library underneath is translated.
 
 A request body is ``None``, ``bytes``, or an iterable of chunks (bytes-like) whose
 total length the core has put in ``Content-Length``; send it as it comes, without
-buffering it whole.  A truncated response body (fewer bytes than
+buffering it whole.  An ocireg error raised *by the body iterable* (a source that
+found its file short, a digest mismatch while copying) passes through unchanged:
+it is the source's verdict, not a network failure.  A truncated response body (fewer bytes than
 ``Content-Length``, a broken chunked encoding, a reset) must raise
 :class:`~ocireg.ProtocolError` from ``readinto``, never look like a clean end.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ._auth import Scope
@@ -150,26 +150,6 @@ def cancel_upload(session: Session, repo: str, upload: Upload, *, now: float) ->
     yield from close(response)
 
 
-Chunk = bytes | bytearray | memoryview
-
-
-class _SourceWatch:
-    """Remembers the ocireg error a blob source raised while a transport was sending it.
-
-    Transports translate what a request body raises: a :class:`ValueError` such as
-    :class:`~ocireg.InvalidLayout` (a layout blob found short) comes out of both built-in
-    ones as "the request cannot be encoded".  The upload reports the source's own error.
-    """
-
-    def __init__(self) -> None:
-        self.failure: RegistryError | None = None
-
-    def watch(self, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
-        try:
-            yield from chunks
-        except RegistryError as exc:
-            self.failure = exc
-            raise
 
 
 def push_blob(
@@ -202,24 +182,19 @@ def push_blob(
     upload = yield from start_upload(session, repo, mount=digest, mount_from=mount_from, now=now)
     if upload is None:
         return PushedBlob(descriptor, "mounted")
-    sent = _SourceWatch()
     try:
         if size <= monolithic_limit:
-            body = sent.watch(source(0, size))
-            yield from finish_upload(session, repo, upload, digest, body=body, length=size, now=now)
+            yield from finish_upload(session, repo, upload, digest, body=source(0, size), length=size, now=now)
         else:
             step = max(chunk_size, upload.min_chunk or 0)
             while upload.offset < size:
                 length = min(step, size - upload.offset)
-                body = sent.watch(source(upload.offset, length))
-                upload = yield from upload_chunk(session, repo, upload, body, length, now=now)
+                upload = yield from upload_chunk(session, repo, upload, source(upload.offset, length), length, now=now)
             yield from finish_upload(session, repo, upload, digest, now=now)
-    except RegistryError as exc:
+    except RegistryError:
         # Any failure, local too: a layout blob found short or corrupt while it streams
         # (InvalidLayout, a UsageError) leaves the upload as open as a network error does.
         with contextlib.suppress(RemoteError):  # the original failure is the one to report
             yield from cancel_upload(session, repo, upload, now=now)
-        if sent.failure is not None and sent.failure is not exc:
-            raise sent.failure from None
         raise
     return PushedBlob(descriptor, "uploaded")

@@ -8,7 +8,7 @@ import urllib.parse
 
 import h11
 
-from ocireg._errors import ConnectError, ProtocolError, TransportError
+from ocireg._errors import ConnectError, ProtocolError, RegistryError, TransportError
 from ocireg._http import Origin, Request, Response, header_value, redact_url
 
 from ._connection import Connection, StaleConnection, cause, network_error, open_connection
@@ -135,6 +135,9 @@ class H11Transport:
             conn.write(h11.EndOfMessage())
             head = _read_head(conn, where)
         except StaleConnection:
+            conn.close()
+            raise
+        except RegistryError:  # raised by the request body (a source's own verdict): pass it on
             conn.close()
             raise
         except _NETWORK_ERRORS as exc:

@@ -36,7 +36,13 @@ from urllib3 import exceptions as u3
 from urllib3.util import make_headers, parse_url
 from urllib3.util.response import assert_header_parsing
 
-from ocireg._errors import ConnectError, ProtocolError, TransportError, TransportTimeout
+from ocireg._errors import (
+    ConnectError,
+    ProtocolError,
+    RegistryError,
+    TransportError,
+    TransportTimeout,
+)
 from ocireg._http import Request, Response, redact_url
 
 __all__ = ["Urllib3Transport"]
@@ -247,6 +253,8 @@ class Urllib3Transport:
                     and not isinstance(request.body, bytes | bytearray | memoryview)
                     and "content-length" not in headers,
                 )
+        except RegistryError:
+            raise  # raised by the request body (a source's own verdict): not ours to translate
         except _ERRORS as exc:
             raise _translate(exc, request.url) from _cause(exc)
         stream = _Stream(response, request.url)
