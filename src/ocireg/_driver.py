@@ -6,7 +6,7 @@ No protocol decision lives here: the loop performs each effect a flow yields
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import TypeVar
 
 from ._errors import RegistryError
@@ -36,7 +36,7 @@ def read_limited(stream: ResponseStream, limit: int) -> bytes:
     return bytes(out)
 
 
-def iter_body(response: Response, chunk_size: int = CHUNK_SIZE) -> Iterator[memoryview]:
+def iter_body(response: Response, chunk_size: int = CHUNK_SIZE) -> Generator[memoryview, None, None]:
     """The body of ``response`` in chunks read into one reused buffer; closes it at the end.
 
     Each chunk is a view of that buffer, valid until the next one is asked for:

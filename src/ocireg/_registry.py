@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, TypeVar
@@ -44,6 +44,9 @@ from ._upload import BlobSource, PushedBlob, push_blob
 __all__ = ["CopyResult", "Listing", "PullResult", "RawResponse", "Registry", "default_transport"]
 
 T = TypeVar("T")
+
+IN_MEMORY_BLOB_LIMIT = 256 << 20
+"""Largest blob :meth:`Registry.blob` returns as bytes; beyond, stream it to a file."""
 
 
 def default_transport(
@@ -323,28 +326,51 @@ class Registry:
                               url=self.session.url(f"/v2/{repo}/blobs/{d}"))
         return info.size
 
-    def iter_blob(self, repo: str, digest: str | Digest, size: int | None = None) -> Iterator[memoryview]:
-        """A blob's bytes in 1 MiB views, verified: the last step raises on a mismatch."""
+    def iter_blob(self, repo: str, digest: str | Digest, size: int | None = None) -> Generator[memoryview, None, None]:
+        """A blob's bytes in 1 MiB views of one reused buffer, verified as they pass.
+
+        The request is sent on the first ``next()``; the last step raises
+        :class:`~ocireg.DigestMismatch` if the bytes (or their count) are wrong.
+        Closing the generator early releases the connection.
+        """
         d = _digest(digest)
-        response = self.run(ep.open_blob, repo, d)
-        return verified_chunks(iter_body(response), d, size)  # type: ignore[return-value]
+        body = iter_body(self.run(ep.open_blob, repo, d))
+        try:
+            yield from verified_chunks(body, d, size)
+        finally:
+            body.close()
 
     def blob(
-        self, repo: str, digest: str | Digest, outpath: str | os.PathLike[str] | BinaryIO | None = None
+        self,
+        repo: str,
+        digest: str | Digest,
+        outpath: str | os.PathLike[str] | BinaryIO | None = None,
+        *,
+        max_memory: int = IN_MEMORY_BLOB_LIMIT,
     ) -> bytes | Path | BinaryIO:
         """A blob: to ``outpath`` (a path, written atomically; or a binary file), else its bytes.
 
         Every byte is verified against ``digest`` while it streams; a mismatch raises
-        :class:`~ocireg.DigestMismatch` and leaves no file at the path.
+        :class:`~ocireg.DigestMismatch` and leaves no file at the path.  Held in memory
+        (no ``outpath``), a blob may be at most ``max_memory`` bytes: larger ones belong
+        in a file or in :meth:`iter_blob`, so memory stays bounded whatever the server sends.
         """
         chunks = self.iter_blob(repo, digest)
         if outpath is None:
-            return b"".join(bytes(c) for c in chunks)
-        if hasattr(outpath, "write"):
+            data = bytearray()
             for chunk in chunks:
-                outpath.write(chunk)  # type: ignore[union-attr]
-            return outpath  # type: ignore[return-value]
-        return atomic_write(outpath, chunks)  # type: ignore[arg-type]
+                data += chunk
+                if len(data) > max_memory:
+                    chunks.close()
+                    raise InvalidArgument(
+                        f"{repo}@{digest} is larger than {max_memory} bytes: give a path or use iter_blob"
+                    )
+            return bytes(data)
+        if isinstance(outpath, str | os.PathLike):
+            return atomic_write(outpath, chunks)
+        for chunk in chunks:
+            outpath.write(chunk)
+        return outpath
 
     def delete_blob(self, repo: str, digest: str | Digest) -> None:
         """Delete a blob from a repository."""

@@ -150,8 +150,6 @@ def cancel_upload(session: Session, repo: str, upload: Upload, *, now: float) ->
     yield from close(response)
 
 
-
-
 def push_blob(
     session: Session,
     repo: str,
