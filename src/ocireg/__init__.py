@@ -19,6 +19,7 @@ for the promise of what can escape.
 from . import _media as media
 from ._auth import CredentialProvider, Credentials, Scope
 from ._challenge import Challenge, parse_challenges
+from ._credentials import DockerConfigStore, login, logout
 from ._digest import Digest, DigestVerifier, verify_bytes
 from ._driver import run_flow
 from ._endpoints import ManifestInfo, ManifestResult
