@@ -116,7 +116,7 @@ def test_next_url_refuses_unusable_targets(target: str) -> None:
         ("/v2/_catalog; rel=next", 0),  # no angle brackets
         ("</v2/_catalog; rel=next", 14),  # unterminated target (";" is a URI character)
         ("</v 2>; rel=next", 3),  # whitespace in target
-        ('</a>; rel="next', 10),  # unterminated quoted string
+        ('</a>; rel="next', 15),  # unterminated quoted string: parsing stops at the end
         ("</a>; =next", 6),  # missing parameter name
         ("</a>; rel=", 10),  # missing value
         ("</a>; rel=a b", 12),  # two tokens

@@ -21,31 +21,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from . import _abnf as abnf
 from ._errors import InvalidArgument, MalformedHeader
 
 __all__ = ["Challenge", "parse_challenges", "parse_www_authenticate", "render_challenge"]
 
 # RFC 7230 3.2.6 tchar, and RFC 7235 2.1 token68 characters.
-_TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _TOKEN68 = frozenset("-._~+/0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_OWS = " \t"
 
 MAX_HEADER = 16 * 1024
 """Longer challenge lines are refused outright: real ones are a few hundred bytes."""
 
 
-def _is_token(text: str) -> bool:
-    return bool(text) and all(c in _TCHAR for c in text)
-
-
 def _is_token68(text: str) -> bool:
     body = text.rstrip("=")
     return bool(body) and all(c in _TOKEN68 for c in body)
-
-
-def _is_quotable(c: str) -> bool:
-    """What a quoted-string can carry (escaped or not): HTAB / SP / VCHAR / obs-text."""
-    return c in "\t " or "\x21" <= c <= "\x7e" or c >= "\x80"
 
 
 @dataclass(frozen=True)
@@ -62,7 +52,7 @@ class Challenge:
     token68: str | None = None
 
     def __post_init__(self) -> None:
-        if not _is_token(self.scheme):
+        if not abnf.is_token(self.scheme):
             raise InvalidArgument(f"auth scheme {self.scheme[:100]!r} is not a token")
         object.__setattr__(self, "scheme", self.scheme.lower())
         params = tuple((name.lower(), value) for name, value in self.params)
@@ -74,12 +64,12 @@ class Challenge:
                 raise InvalidArgument(f"{self.token68[:100]!r} is not a token68")
         seen: set[str] = set()
         for name, value in params:
-            if not _is_token(name):
+            if not abnf.is_token(name):
                 raise InvalidArgument(f"parameter name {name[:100]!r} is not a token")
             if name in seen:
                 raise InvalidArgument(f"parameter {name!r} given twice")
             seen.add(name)
-            if not all(_is_quotable(c) for c in value):
+            if not all(abnf.is_quotable(c) for c in value):
                 raise InvalidArgument(f"parameter {name!r} holds a control character")
 
     def param(self, name: str) -> str | None:
@@ -117,39 +107,16 @@ def _fail(message: str, header: str, pos: int) -> MalformedHeader:
     return MalformedHeader(f"WWW-Authenticate: {message}", header, pos)
 
 
-def _skip(header: str, pos: int, chars: str = _OWS) -> int:
-    while pos < len(header) and header[pos] in chars:
-        pos += 1
-    return pos
+def _skip(header: str, pos: int, chars: str = abnf.OWS) -> int:
+    return abnf.skip(header, pos, chars)
 
 
 def _token(header: str, pos: int) -> tuple[str, int]:
-    end = pos
-    while end < len(header) and header[end] in _TCHAR:
-        end += 1
-    if end == pos:
-        raise _fail("expected a token", header, pos)
-    return header[pos:end], end
+    return abnf.token(header, pos, lambda message, at: _fail(message, header, at))
 
 
 def _quoted_string(header: str, pos: int) -> tuple[str, int]:
-    """``DQUOTE *( qdtext / quoted-pair ) DQUOTE`` starting at ``pos``, unescaped."""
-    out: list[str] = []
-    pos += 1  # the opening quote
-    while pos < len(header):
-        char = header[pos]
-        if char == '"':
-            return "".join(out), pos + 1
-        if char == "\\":
-            pos += 1
-            if pos == len(header):
-                break
-            char = header[pos]
-        if not _is_quotable(char):
-            raise _fail("control character in a quoted string", header, pos)
-        out.append(char)
-        pos += 1
-    raise _fail("unterminated quoted string", header, pos)
+    return abnf.quoted_string(header, pos, lambda message, at: _fail(message, header, at))
 
 
 def _token68_end(header: str, pos: int) -> int | None:
@@ -168,7 +135,7 @@ def _token68_end(header: str, pos: int) -> int | None:
 def _starts_param(header: str, pos: int) -> bool:
     """Look ahead: does ``token BWS "="`` start at ``pos``?"""
     end = pos
-    while end < len(header) and header[end] in _TCHAR:
+    while end < len(header) and header[end] in abnf.TCHAR:
         end += 1
     if end == pos:
         return False
@@ -214,7 +181,7 @@ def _challenge(header: str, pos: int) -> tuple[Challenge, int]:
             break
         if header[pos] != ",":
             raise _fail("expected ',' after a parameter", header, pos)
-        after = _skip(header, pos, _OWS + ",")
+        after = _skip(header, pos, abnf.OWS + ",")
         if after == len(header) or not _starts_param(header, after):
             break  # the comma ends this challenge; the next one (if any) starts after it
         pos = after
@@ -226,11 +193,11 @@ def parse_challenges(value: str) -> list[Challenge]:
     if len(value) > MAX_HEADER:
         raise MalformedHeader(f"WWW-Authenticate: longer than {MAX_HEADER} characters", "", MAX_HEADER)
     challenges: list[Challenge] = []
-    pos = _skip(value, 0, _OWS + ",")
+    pos = _skip(value, 0, abnf.OWS + ",")
     while pos < len(value):
         challenge, pos = _challenge(value, pos)
         challenges.append(challenge)
-        pos = _skip(value, pos, _OWS + ",")
+        pos = _skip(value, pos, abnf.OWS + ",")
     if not challenges:
         raise _fail("no challenge", value, 0)
     return challenges
@@ -251,12 +218,6 @@ def parse_www_authenticate(headers: Sequence[tuple[str, str]]) -> list[Challenge
 # --- rendering ----------------------------------------------------------------------
 
 
-def _value(value: str) -> str:
-    if _is_token(value):
-        return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def render_challenge(challenge: Challenge) -> str:
     """The challenge as header text; :func:`parse_challenges` reads it back unchanged.
 
@@ -268,4 +229,4 @@ def render_challenge(challenge: Challenge) -> str:
         return f"{scheme} {challenge.token68}"
     if not challenge.params:
         return scheme
-    return scheme + " " + ",".join(f"{name}={_value(value)}" for name, value in challenge.params)
+    return scheme + " " + ",".join(f"{name}={abnf.quote(value)}" for name, value in challenge.params)

@@ -21,6 +21,7 @@ import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from . import _abnf as abnf
 from ._errors import MalformedHeader
 from ._http import header_values
 
@@ -28,19 +29,6 @@ __all__ = ["Link", "next_url", "parse_link", "parse_links", "render_links"]
 
 _HEADER = "Link"
 
-# RFC 7230 3.2.6: tchar.
-_TCHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_OWS = " \t"
-
-
-def _is_qdtext(c: str) -> bool:
-    """HTAB / SP / VCHAR except DQUOTE and backslash / obs-text."""
-    return c in "\t " or ("\x21" <= c <= "\x7e" and c not in '"\\') or c >= "\x80"
-
-
-def _is_quotable(c: str) -> bool:
-    """What a quoted-pair may escape: HTAB / SP / VCHAR / obs-text."""
-    return c in "\t " or "\x21" <= c <= "\x7e" or c >= "\x80"
 
 
 def _is_target_char(c: str) -> bool:
@@ -53,10 +41,6 @@ def _is_target_char(c: str) -> bool:
     return "\x21" <= c <= "\x7e" and c not in "<>"
 
 
-def _is_token(text: str) -> bool:
-    return bool(text) and all(c in _TCHARS for c in text)
-
-
 def _fail(message: str, header: str, pos: int) -> MalformedHeader:
     return MalformedHeader(f"malformed {_HEADER} header: {message}", header=header, position=pos)
 
@@ -65,40 +49,15 @@ def _fail(message: str, header: str, pos: int) -> MalformedHeader:
 
 
 def _parse_ows(header: str, pos: int) -> int:
-    while pos < len(header) and header[pos] in _OWS:
-        pos += 1
-    return pos
+    return abnf.skip(header, pos)
 
 
 def _parse_token(header: str, pos: int) -> tuple[str, int]:
-    end = pos
-    while end < len(header) and header[end] in _TCHARS:
-        end += 1
-    if end == pos:
-        raise _fail("expected a token", header, pos)
-    return header[pos:end], end
+    return abnf.token(header, pos, lambda message, at: _fail(message, header, at))
 
 
 def _parse_quoted_string(header: str, pos: int) -> tuple[str, int]:
-    if pos >= len(header) or header[pos] != '"':
-        raise _fail("expected a quoted string", header, pos)
-    out: list[str] = []
-    i = pos + 1
-    while i < len(header):
-        c = header[i]
-        if c == '"':
-            return "".join(out), i + 1
-        if c == "\\":
-            if i + 1 >= len(header) or not _is_quotable(header[i + 1]):
-                raise _fail("bad escape in quoted string", header, i)
-            out.append(header[i + 1])
-            i += 2
-        elif _is_qdtext(c):
-            out.append(c)
-            i += 1
-        else:
-            raise _fail("bad character in quoted string", header, i)
-    raise _fail("unterminated quoted string", header, pos)
+    return abnf.quoted_string(header, pos, lambda message, at: _fail(message, header, at))
 
 
 def _parse_target(header: str, pos: int) -> tuple[str, int]:
@@ -190,9 +149,9 @@ class Link:
             if not (isinstance(pair, tuple) and len(pair) == 2):
                 raise MalformedHeader(f"{_HEADER} param {pair!r} is not a (name, value) pair")
             name, value = pair
-            if not isinstance(name, str) or not _is_token(name):
+            if not isinstance(name, str) or not abnf.is_token(name):
                 raise MalformedHeader(f"{_HEADER} param name {name!r} is not a token")
-            if not isinstance(value, str) or not all(map(_is_quotable, value)):
+            if not isinstance(value, str) or not all(map(abnf.is_quotable, value)):
                 raise MalformedHeader(f"{_HEADER} param {name} has an unsendable value")
 
     def param(self, name: str) -> str | None:
@@ -215,17 +174,10 @@ class Link:
         return tuple(r.lower() for r in rel.split())
 
 
-def _render_value(value: str) -> str:
-    if _is_token(value):
-        return value
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
-
-
 def render_links(links: Iterable[Link]) -> str:
     """One ``Link`` header value for ``links``; :func:`parse_link` reads it back equal."""
     return ", ".join(
-        "".join([f"<{link.target}>", *(f"; {k}={_render_value(v)}" for k, v in link.params)])
+        "".join([f"<{link.target}>", *(f"; {k}={abnf.quote(v)}" for k, v in link.params)])
         for link in links
     )
 
