@@ -57,7 +57,7 @@ from ._errors import (
     UsageError,
 )
 from ._flow import Close, Effect, Flow, ReadBody
-from ._http import Headers, Origin, Request, Response
+from ._http import Headers, Origin, Request, Response, header_value, redact_url
 from ._layout import OCILayout
 from ._link import Link, parse_link
 from ._manifest import (
@@ -146,12 +146,14 @@ __all__ = [
     "Unsupported",
     "UsageError",
     "default_transport",
+    "header_value",
     "login",
     "logout",
     "media",
     "parse_challenges",
     "parse_link",
     "parse_manifest",
+    "redact_url",
     "run_flow",
     "verify_bytes",
 ]

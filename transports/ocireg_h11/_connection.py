@@ -11,8 +11,7 @@ from typing import cast
 
 import h11
 
-from ocireg._errors import ConnectError, ProtocolError, TransportError, TransportTimeout
-from ocireg._http import Origin
+from ocireg import ConnectError, Origin, ProtocolError, TransportError, TransportTimeout
 
 __all__ = ["Connection", "StaleConnection", "cause", "network_error", "open_connection"]
 

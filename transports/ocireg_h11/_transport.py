@@ -8,8 +8,17 @@ import urllib.parse
 
 import h11
 
-from ocireg._errors import ConnectError, ProtocolError, RegistryError, TransportError
-from ocireg._http import Origin, Request, Response, header_value, redact_url
+from ocireg import (
+    ConnectError,
+    Origin,
+    ProtocolError,
+    RegistryError,
+    Request,
+    Response,
+    TransportError,
+    header_value,
+    redact_url,
+)
 
 from ._connection import Connection, StaleConnection, cause, network_error, open_connection
 

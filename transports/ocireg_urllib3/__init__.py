@@ -36,14 +36,16 @@ from urllib3 import exceptions as u3
 from urllib3.util import make_headers, parse_url
 from urllib3.util.response import assert_header_parsing
 
-from ocireg._errors import (
+from ocireg import (
     ConnectError,
     ProtocolError,
     RegistryError,
+    Request,
+    Response,
     TransportError,
     TransportTimeout,
+    redact_url,
 )
-from ocireg._http import Request, Response, redact_url
 
 __all__ = ["Urllib3Transport"]
 
