@@ -13,8 +13,12 @@ streaming client stays flat: the delta is a few MiB whatever the blob size.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
+import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -49,15 +53,24 @@ def run(
     threshold_mib: float,
 ) -> tuple[list[Result], list[Check]]:
     def child(spec: dict[str, Any]) -> dict[str, Any]:
-        done = subprocess.run(
+        # Its own process group: on a timeout or an interrupt the launcher and the
+        # measured child both end, not the launcher alone.
+        proc = subprocess.Popen(
             [sys.executable, "-S", "-c", _LAUNCHER,
              sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
-            capture_output=True, text=True, timeout=600, check=False,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )
-        if done.returncode != 0:
-            lines = done.stderr.strip().splitlines()
-            raise RuntimeError(lines[-1] if lines else f"child exited with {done.returncode}")
-        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+        try:
+            out, err = proc.communicate(timeout=600)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+        if proc.returncode != 0:
+            lines = err.strip().splitlines()
+            raise RuntimeError(lines[-1] if lines else f"child exited with {proc.returncode}")
+        return dict(json.loads(out.strip().splitlines()[-1]))
 
     idle = Result(SECTION, "idle process (imports only), max RSS", "MiB", higher_is_better=False)
     idle_hwm: list[float] = []
@@ -97,8 +110,8 @@ def run(
                 return float(report["maxrss_kib"]) / 1024 - baseline
 
             for _ in range(repeat):
-                attempt(rss, lambda m=measure: m(False))
-                attempt(traced, lambda m=measure: m(True))
+                attempt(rss, functools.partial(measure, False))
+                attempt(traced, functools.partial(measure, True))
             results += [rss, traced]
             worst = rss.high
             if rss.error is not None or worst is None:

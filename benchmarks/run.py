@@ -109,15 +109,14 @@ def _version(command: list[str]) -> str:
 
 
 def machine() -> dict[str, Any]:
-    import h11
-    import urllib3
+    from importlib.metadata import version
 
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
-        "urllib3": urllib3.__version__,
-        "h11": h11.__version__,
+        "urllib3": version("urllib3"),
+        "h11": version("h11"),
         "skopeo": _version(["skopeo", "--version"]),
         "docker-registry": _version(["docker-registry", "--version"]),
         "commit": _version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
@@ -237,4 +236,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted: registries and temporary files removed", file=sys.stderr)
+        sys.exit(130)
