@@ -237,6 +237,22 @@ def test_copy_across_registries_is_byte_identical(
     assert not any("mount=" in e.path for e in window.entries())
 
 
+def test_copy_across_registries_streams_blobs_above_the_chunking_threshold(
+    client: Registry, reg: RegistryInstance, dest: Registry, second_registry: RegistryInstance,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Blobs over the threshold are chunked from a layout; a blob streamed from another
+    # registry cannot be re-read at an offset, so it must still go in one PUT.
+    monkeypatch.setattr("ocireg._registry.MONOLITHIC_LIMIT", 1024)
+    seed = seeded(reg)
+    repo = fresh_repo("copy/large")
+    window = LogWindow(second_registry)
+    result = client.copy(seed.repo, "docker", dest, repo, "big")
+    assert str(result.descriptor.digest) == seed.docker.digest
+    assert_same_image(client, seed.repo, dest, repo, "big", seed.docker)
+    assert not [e for e in window.entries() if e.method == "PATCH"]
+
+
 def test_copy_across_registries_given_as_url(
     client: Registry, reg: RegistryInstance, dest: Registry, second_registry: RegistryInstance
 ) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from ocireg._driver import CHUNK_SIZE, iter_body, run_flow
-from ocireg._errors import ConnectError, ProtocolError, TransportTimeout, TransportError
+from ocireg._errors import ConnectError, ProtocolError, TransportError, TransportTimeout
 from ocireg._flow import Flow, read_body
 from ocireg._http import Request, Response
 from ocireg._transport import ResponseStream, Transport

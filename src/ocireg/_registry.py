@@ -39,7 +39,7 @@ from ._reference import validate_repository, validate_tag
 from ._session import Limits, Session
 from ._transfer import blobs_of, filter_index, parse_platform_arg
 from ._transport import Transport
-from ._upload import BlobSource, PushedBlob, push_blob
+from ._upload import CHUNK_SIZE, MONOLITHIC_LIMIT, BlobSource, PushedBlob, push_blob
 
 __all__ = ["CopyResult", "Listing", "PullResult", "RawResponse", "Registry", "default_transport"]
 
@@ -430,8 +430,14 @@ class Registry:
         *,
         media_type: str = "application/octet-stream",
         mount_from: str | None = None,
+        chunk_size: int = CHUNK_SIZE,
+        monolithic_limit: int = MONOLITHIC_LIMIT,
     ) -> PushedBlob:
-        """Upload a blob from bytes or a file, streamed from disk; skipped when present."""
+        """Upload a blob from bytes or a file, streamed from disk; skipped when present.
+
+        Blobs up to ``monolithic_limit`` bytes go in one PUT, larger ones in PATCH
+        chunks of ``chunk_size`` (or the registry's ``OCI-Chunk-Min-Length``).
+        """
         if isinstance(data, bytes):
             d = _digest(digest) if digest is not None else Digest.of(data)
             descriptor = Descriptor(media_type=media_type, digest=d, size=len(data))
@@ -441,7 +447,8 @@ class Registry:
             d = _digest(digest) if digest is not None else file_digest(path)
             descriptor = Descriptor(media_type=media_type, digest=d, size=path.stat().st_size)
             source = _file_source(path)
-        return self.run(push_blob, repo, descriptor, _verifying(source, descriptor), mount_from=mount_from)
+        return self.run(push_blob, repo, descriptor, _verifying(source, descriptor), mount_from=mount_from,
+                        chunk_size=chunk_size, monolithic_limit=monolithic_limit)
 
     def push_manifest(self, repo: str, reference: str | Digest, body: bytes, media_type: str) -> Digest:
         """PUT a manifest or index as its exact bytes with its media type.
@@ -557,7 +564,11 @@ class Registry:
             assert blob.size is not None  # only schema1 lacks sizes
             descriptor = Descriptor(media_type=blob.media_type or "application/octet-stream",
                                     digest=blob.digest, size=blob.size)
-            self.run(push_blob, repo, descriptor, source.blob(descriptor), mount_from=mount_from)
+            # A blob streamed from another registry cannot be re-read at an offset,
+            # so it goes in one PUT whatever its size; a layout can be chunked.
+            limit = MONOLITHIC_LIMIT if source.seekable else descriptor.size
+            self.run(push_blob, repo, descriptor, source.blob(descriptor), mount_from=mount_from,
+                     monolithic_limit=limit)
         self.push_manifest(repo, digest, body, document.media_type)
 
 
@@ -574,12 +585,17 @@ class CopyResult:
 class _ImageSource(Protocol):
     """Where push and copy read documents and blobs from: a layout or another registry."""
 
+    seekable: bool
+    """Whether :meth:`blob` sources can start at any offset (for chunked uploads)."""
+
     def document(self, digest: Digest, media_type: str) -> tuple[bytes, Document]: ...
 
     def blob(self, descriptor: Descriptor) -> BlobSource: ...
 
 
 class _LayoutSource:
+    seekable = True
+
     def __init__(self, layout: OCILayout) -> None:
         self.layout = layout
 
@@ -597,6 +613,8 @@ class _LayoutSource:
 
 
 class _RegistrySource:
+    seekable = False
+
     def __init__(self, registry: Registry, repo: str) -> None:
         self.registry = registry
         self.repo = repo
