@@ -21,11 +21,9 @@ from pathlib import Path
 
 from common import Result, attempt, mib_per_s, put_blob_file, stopwatch
 
-from ocireg._digest import Digest
-from ocireg._manifest import Descriptor
-from ocireg._registry import Registry, _file_source, _verifying
+from ocireg import Registry
 from ocireg._transport import Transport
-from ocireg._upload import CHUNK_SIZE, push_blob
+from ocireg._upload import CHUNK_SIZE
 
 SECTION = "upload"
 
@@ -39,7 +37,6 @@ def run(
 ) -> list[Result]:
     size = blob.stat().st_size
     counter = itertools.count()
-    descriptor = Descriptor(media_type="application/octet-stream", digest=Digest.parse(digest), size=size)
     cases: list[tuple[Result, Callable[[], float]]] = []
     registries: list[Registry] = []
 
@@ -52,9 +49,8 @@ def run(
 
         def monolithic(reg: Registry = reg, name: str = name) -> float:
             repo = fresh_repo(f"mono-{name}")
-            source = _verifying(_file_source(blob), descriptor)
             with stopwatch() as elapsed:
-                pushed = reg.run(push_blob, repo, descriptor, source, monolithic_limit=size)
+                pushed = reg.push_blob(repo, blob, digest, monolithic_limit=size)
             if pushed.how != "uploaded":
                 raise RuntimeError(f"blob was {pushed.how}, not uploaded")
             return mib_per_s(size, elapsed())
