@@ -5,8 +5,10 @@ PY     := $(VENV)/bin/python
 
 .PHONY: test system-deps venv lint typecheck bench demo clean
 
+# The suite with branch coverage of the core, then the gates: ruff and strict mypy.
 test: system-deps venv
-	$(PY) -m pytest
+	$(PY) -m pytest --cov=ocireg --cov-branch --cov-report=term:skip-covered --cov-fail-under=85
+	$(MAKE) --no-print-directory lint
 
 # Debian packages the integration tests need (real registry, htpasswd, skopeo).
 system-deps:
@@ -21,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: venv
-	$(VENV)/bin/ruff check src transports tests benchmarks
+	$(VENV)/bin/ruff check src transports tests benchmarks scripts
 	$(VENV)/bin/mypy
 
 bench: system-deps venv
