@@ -8,16 +8,21 @@ digest covers the raw bytes): the core decides all of that.  It may raise only
 :class:`~ocireg.TransportTimeout`, :class:`~ocireg.ProtocolError`); every exception of
 the library underneath is translated.
 
+Send ``request.headers`` exactly as given (add only ``Host`` and framing headers)
+and return the :class:`~ocireg.Response` as soon as its head arrived, its
+``headers`` a tuple of ``(name, value)`` pairs in order, repeated lines kept (a
+401 may carry several ``WWW-Authenticate`` lines).
+
 A request body is ``None``, ``bytes``, or an iterable of chunks (bytes-like) whose
 total length the core has put in ``Content-Length``; send it as it comes, without
-buffering it whole.  An ocireg error raised *by the body iterable* (a source that
-found its file short, a digest mismatch while copying) passes through unchanged:
-it is the source's verdict, not a network failure.  A truncated response body (fewer bytes than
-``Content-Length``, a broken chunked encoding, a reset) must raise
+buffering it whole.  An ocireg error raised *by the body iterable* (a source
+that found its file short, a digest mismatch while copying) passes through
+unchanged: it is the source's verdict, not a network failure.  A truncated
+response body (fewer bytes than ``Content-Length``, a broken chunked encoding, a reset) must raise
 :class:`~ocireg.ProtocolError` from ``readinto``, never look like a clean end.
 
 ``ocireg_urllib3`` and ``ocireg_h11`` are written exactly as an outside transport
-would be, against this module alone.
+would be, against ocireg's public names alone: read them as examples.
 """
 
 from __future__ import annotations

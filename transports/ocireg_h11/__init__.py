@@ -1,25 +1,8 @@
 """An ocireg transport over h11: the plain h11 client loop on ``socket`` + ``ssl``.
 
-Writing your own transport
---------------------------
-A transport is any object with two methods (see :class:`ocireg.Transport`):
-
-* ``send(request) -> Response``: send ``request.method`` to ``request.url`` with
-  ``request.headers`` exactly as given (add only ``Host`` and framing) and
-  ``request.body`` (``None``, ``bytes``, or an iterable of chunks whose total is in
-  ``Content-Length``: stream it, do not buffer it); return
-  ``Response(status, headers, request, stream)`` as soon as the head arrived, with
-  ``headers`` a tuple of ``(name, value)`` pairs in order (repeated lines kept).
-* ``close()``: close every pooled connection.
-
-``stream`` has ``readinto(buffer) -> int`` (0 at the end; a truncated body raises
-:class:`ocireg.ProtocolError`, never a clean end) and an idempotent ``close()``
-that keeps the connection when the body was read to the end.  Never follow
-redirects, retry, authenticate or decode ``Content-Encoding``, and raise only
-:class:`ocireg.ConnectError`, :class:`ocireg.TransportTimeout` and
-:class:`ocireg.ProtocolError`: translate every exception of your library.  This
-module is such a transport, written against those public names alone: HTTP/1.1
-with keep-alive in a few hundred lines, which is all a registry needs.
+It is written as an outside transport would be, against ocireg's public names
+alone: to write your own, read the contract in :class:`ocireg.Transport` (module
+``ocireg._transport``) and use this module as an example.
 """
 
 from __future__ import annotations
