@@ -9,6 +9,7 @@ dict, because a response can carry several ``WWW-Authenticate`` lines.
 from __future__ import annotations
 
 import ipaddress
+import re
 import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -100,13 +101,26 @@ def add_query(url: str, pairs: Sequence[tuple[str, str]]) -> str:
     return urllib.parse.urlunsplit(parts._replace(query=query))
 
 
+_SECRET_QUERY = re.compile(r"sig|signature|token|credential|secret|key|auth|password", re.IGNORECASE)
+"""Query parameters that sign or authorise a URL (presigned object-storage redirects)."""
+
+
 def redact_url(url: str) -> str:
-    """``url`` without userinfo, safe to put in an error message or a log line."""
+    """``url`` without userinfo or the values of signing query parameters.
+
+    Safe in an error message or a log line: a blob redirect to object storage
+    carries its authorisation in the query (``X-Amz-Signature``, ``sig``, ...).
+    """
     parts = urllib.parse.urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    if "@" in parts.netloc:
+        parts = parts._replace(netloc=parts.netloc.rsplit("@", 1)[1])
+    if parts.query and _SECRET_QUERY.search(parts.query):
+        pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        query = urllib.parse.urlencode(
+            [(k, "<redacted>" if _SECRET_QUERY.search(k) else v) for k, v in pairs], safe="<>:/,"
+        )
+        parts = parts._replace(query=query)
+    return urllib.parse.urlunsplit(parts)
 
 
 @dataclass(frozen=True)

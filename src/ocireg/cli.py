@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import traceback
-import urllib.parse
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +47,6 @@ CONFIG_PLATFORM = Platform(os="linux", architecture="amd64")
 _DOCKER_HUB_NAMES = frozenset({DOCKER_HUB, "index.docker.io", DOCKER_HUB_API_HOST})
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 # Query parameters of presigned blob URLs (S3, GCS, Azure) that work as credentials.
-_SECRET_QUERY = re.compile(r"sig|signature|token|credential|secret|key|auth|password", re.IGNORECASE)
 
 
 # --- argument values ------------------------------------------------------------------
@@ -318,9 +315,9 @@ class _LoggingTransport:
         self.stream = stream
 
     def send(self, request: Request, /) -> Response:
-        self._log(f"> {request.method} {_safe_url(request.url)}", request.headers)
+        self._log(f"> {request.method} {redact_url(request.url)}", request.headers)
         response = self.inner.send(request)
-        self._log(f"< {response.status} {request.method} {_safe_url(request.url)}", response.headers)
+        self._log(f"< {response.status} {request.method} {redact_url(request.url)}", response.headers)
         return response
 
     def close(self) -> None:
@@ -332,22 +329,10 @@ class _LoggingTransport:
             if name.lower() in _SECRET_HEADERS:
                 value = "<redacted>"
             elif name.lower() == "location":
-                value = _safe_url(value)
+                value = redact_url(value)
             shown.append(f"    {name}: {value}")
         self.stream.write("\n".join(shown) + "\n")
         self.stream.flush()
-
-
-def _safe_url(url: str) -> str:
-    """``url`` without userinfo, and without the values of query parameters that sign it."""
-    parts = urllib.parse.urlsplit(redact_url(url))
-    if not parts.query:
-        return urllib.parse.urlunsplit(parts)
-    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    query = urllib.parse.urlencode(
-        [(k, "<redacted>" if _SECRET_QUERY.search(k) else v) for k, v in pairs], safe="<>:/,"
-    )
-    return urllib.parse.urlunsplit(parts._replace(query=query))
 
 
 def _explicit_credentials(args: argparse.Namespace, stdin: IO[str]) -> Credentials | None:

@@ -1,0 +1,50 @@
+"""HTTP values: origins, loopback detection, URL redaction."""
+
+from __future__ import annotations
+
+import pytest
+
+from ocireg._http import Origin, add_query, header_values, is_loopback_host, redact_url
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://user:secret@registry.example/v2/", "https://registry.example/v2/"),
+        (
+            "https://bucket.s3.example/blob?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=abc123&X-Amz-Expires=600",
+            "https://bucket.s3.example/blob?X-Amz-Credential=<redacted>&X-Amz-Signature=<redacted>&X-Amz-Expires=600",
+        ),
+        ("https://cdn.example/b?sig=zzz&se=2026", "https://cdn.example/b?sig=<redacted>&se=2026"),
+        ("https://registry.example/v2/_catalog?n=100&last=a%2Fb", "https://registry.example/v2/_catalog?n=100&last=a%2Fb"),
+    ],
+)
+def test_redact_url_hides_userinfo_and_signatures(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+    assert "secret" not in redact_url(url) and "abc123" not in redact_url(url)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("localhost", True), ("127.0.0.1", True), ("127.8.9.10", True), ("[::1]", True), ("::1", True),
+     ("registry.localhost", True), ("10.0.0.1", False), ("example.com", False), ("localhost.example", False)],
+)
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback
+
+
+def test_origin_defaults_ports_and_lowercases() -> None:
+    assert Origin.of("HTTPS://Registry.Example/v2/") == Origin("https", "registry.example", 443)
+    assert Origin.of("http://127.0.0.1:5000/x") == Origin("http", "127.0.0.1", 5000)
+    assert Origin.of("https://a.example") != Origin.of("https://a.example:444")
+
+
+def test_add_query_keeps_an_upload_state() -> None:
+    location = "http://127.0.0.1:5000/v2/r/blobs/uploads/u?_state=abc%3D"
+    assert add_query(location, [("digest", "sha256:00")]) == location + "&digest=sha256%3A00"
+    assert add_query("http://h/x", []) == "http://h/x"
+
+
+def test_header_values_keep_every_line_in_order() -> None:
+    headers = (("WWW-Authenticate", "Bearer realm=a"), ("Content-Type", "x"), ("www-authenticate", "Basic realm=b"))
+    assert header_values(headers, "WWW-AUTHENTICATE") == ["Bearer realm=a", "Basic realm=b"]
