@@ -166,3 +166,16 @@ def test_tags_pagination_over_http(tag_server: str, transport_name: str) -> None
             assert list(client.iter_tags("paged/app", page_size=5)) == TAGS
         finally:
             client.transport.close()
+
+
+def test_a_signed_schema1_manifest_is_named_by_its_payload_digest() -> None:
+    from test_manifest import SCHEMA1_PAYLOAD, SCHEMA1_SIGNED
+
+    payload_digest = str(Digest.of(SCHEMA1_PAYLOAD))
+    answer = (200, [("Content-Type", media.DOCKER_MANIFEST_V1_SIGNED),
+                    ("Docker-Content-Digest", payload_digest)], SCHEMA1_SIGNED)
+    result = run(flows.get_manifest(Session(BASE), "old/app", "v1", now=NOW), ScriptedTransport([answer]))
+    assert str(result.digest) == payload_digest and result.body == SCHEMA1_SIGNED
+    forged = (200, [*answer[1][:1], ("Docker-Content-Digest", str(Digest.of(SCHEMA1_SIGNED)))], SCHEMA1_SIGNED)
+    with pytest.raises(ocireg.DigestMismatch):
+        run(flows.get_manifest(Session(BASE), "old/app", "v1", now=NOW), ScriptedTransport([forged]))

@@ -25,7 +25,7 @@ from ._errors import (
 )
 from ._flow import Flow, close, read_body
 from ._http import Headers, Request, Response
-from ._manifest import Descriptor, Document, Index, Platform, SchemaV1Manifest, parse_manifest
+from ._manifest import Descriptor, Document, Index, Platform, parse_manifest
 from ._paginate import Page, page_flow
 from ._platform import select
 from ._reference import validate_repository, validate_tag
@@ -177,24 +177,18 @@ class ManifestInfo:
 
 
 def _manifest_digest(response: Response, body: bytes, document: Document, wanted: Digest | None) -> Digest:
-    """The digest of the bytes we hold, checked against what we asked for and what the server said.
+    """The document's digest, checked against the one asked for and the one the server sent.
 
-    A schema1 signed manifest is the exception: its digest covers the payload without
-    the JWS signature, so the server's header is taken when it is well-formed.
+    ``document.digest`` is the sha256 of the bytes (of the payload without its JWS
+    signature for a signed schema1 manifest, as registries compute it).
     """
-    served = _header_digest(response)
-    if isinstance(document, SchemaV1Manifest) and document.media_type == media.DOCKER_MANIFEST_V1_SIGNED:
-        return wanted or served or Digest.of(body)
-    algorithm = wanted.algorithm if wanted else served.algorithm if served else "sha256"
-    actual = Digest.of(body, algorithm)
-    if wanted is not None:
-        verify_bytes(body, wanted)
-    if served is not None and served.algorithm == algorithm and served != actual:
-        raise DigestMismatch(
-            f"manifest body hashes to {actual}, the registry said {served}",
-            expected=str(served), actual=str(actual),
-        )
-    return actual
+    for claimed, who in ((wanted, "asked for"), (_header_digest(response), "the registry said")):
+        if claimed is None:
+            continue
+        ours = document.digest if claimed.algorithm == document.digest.algorithm else Digest.of(body, claimed.algorithm)
+        if ours != claimed:
+            raise DigestMismatch(f"manifest hashes to {ours}, {who} {claimed}", expected=str(claimed), actual=str(ours))
+    return wanted or document.digest
 
 
 def get_manifest(
