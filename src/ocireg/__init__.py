@@ -17,6 +17,7 @@ for the promise of what can escape.
 """
 
 from . import _media as media
+from ._async import AsyncResponseStream, AsyncTransport, run_flow_async
 from ._auth import CredentialProvider, Credentials, Scope
 from ._challenge import Challenge, parse_challenges
 from ._credentials import DockerConfigStore, login, logout
@@ -78,6 +79,8 @@ from ._upload import PushedBlob
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncResponseStream",
+    "AsyncTransport",
     "AuthenticationError",
     "BlobUnknown",
     "Challenge",
@@ -155,5 +158,6 @@ __all__ = [
     "parse_manifest",
     "redact_url",
     "run_flow",
+    "run_flow_async",
     "verify_bytes",
 ]
