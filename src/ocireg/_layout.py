@@ -16,7 +16,7 @@ from typing import Any
 
 from . import _media as media
 from ._digest import Digest, verify_bytes
-from ._errors import InvalidLayout, InvalidManifest
+from ._errors import DigestMismatch, InvalidLayout, InvalidManifest
 from ._files import atomic_write, file_matches
 from ._manifest import MANIFEST_LIMIT, Descriptor, Document, parse_manifest
 from ._strictjson import parse_json_object
@@ -139,10 +139,9 @@ class OCILayout:
             raise InvalidLayout(f"{path}: larger than {limit} bytes")
         try:
             verify_bytes(data, digest)
-        except ValueError as exc:
-            raise InvalidLayout(f"{path}: {exc}") from None
-        except Exception as exc:
-            raise InvalidLayout(f"{path}: content does not match its digest") from exc
+        except DigestMismatch:
+            # A layout is the caller's input: a corrupt one is a usage error, not the network's.
+            raise InvalidLayout(f"{path}: content does not match its digest") from None
         return data
 
     def iter_blob(self, digest: Digest, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
