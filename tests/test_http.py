@@ -48,3 +48,21 @@ def test_add_query_keeps_an_upload_state() -> None:
 def test_header_values_keep_every_line_in_order() -> None:
     headers = (("WWW-Authenticate", "Bearer realm=a"), ("Content-Type", "x"), ("www-authenticate", "Basic realm=b"))
     assert header_values(headers, "WWW-AUTHENTICATE") == ["Bearer realm=a", "Basic realm=b"]
+
+
+@pytest.mark.parametrize(
+    ("given", "url"),
+    [
+        ("localhost:5000", "http://localhost:5000"),
+        ("127.0.0.1:5000", "http://127.0.0.1:5000"),
+        ("[::1]:5000", "http://[::1]:5000"),
+        ("ghcr.io", "https://ghcr.io"),
+        ("docker.io", "https://registry-1.docker.io"),
+        ("index.docker.io", "https://registry-1.docker.io"),
+        ("http://10.1.2.3:5000", "http://10.1.2.3:5000"),
+    ],
+)
+def test_registry_url_from_a_bare_host(given: str, url: str) -> None:
+    from ocireg._registry import _registry_url
+
+    assert _registry_url(given) == url

@@ -35,7 +35,7 @@ from ._manifest import (
     parse_manifest,
 )
 from ._paginate import Page, Pagination
-from ._reference import validate_repository, validate_tag
+from ._reference import DOCKER_HUB, DOCKER_HUB_API_HOST, validate_repository, validate_tag
 from ._session import Limits, Session
 from ._transfer import blobs_of, filter_index, parse_platform_arg
 from ._transport import Transport
@@ -70,9 +70,15 @@ def default_transport(
 
 
 def _registry_url(url: str) -> str:
-    """A base URL; a bare host gets https, or http on loopback (as crane does)."""
+    """A base URL; a bare host gets https, or http on loopback (as crane does).
+
+    Docker Hub's names (``docker.io``, ``index.docker.io``) become the host its API
+    answers on, as references are resolved.
+    """
     if "://" in url:
         return url
+    if url.rstrip("/") in (DOCKER_HUB, "index.docker.io"):
+        return f"https://{DOCKER_HUB_API_HOST}"
     host = url.split("/", 1)[0].rsplit(":", 1)[0] if not url.startswith("[") else url[1:].split("]", 1)[0]
     return f"{'http' if is_loopback_host(host) else 'https'}://{url}"
 
