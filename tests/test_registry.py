@@ -247,3 +247,44 @@ def test_wrong_password(setup: str, request: pytest.FixtureRequest, transport_na
             c.tags("seed/app")
         assert "wrong" not in str(info.value)
         c.transport.close()
+
+
+class RecordingProgress:
+    """A Progress that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, int | None] = {}
+        self.moved: dict[str, int] = {}
+        self.finished: list[str] = []
+
+    def start(self, key: str, total: int | None, done: int) -> None:
+        self.totals[key] = total
+        self.moved.setdefault(key, done)
+
+    def advance(self, key: str, n: int) -> None:
+        self.moved[key] += n
+
+    def finish(self, key: str) -> None:
+        self.finished.append(key)
+
+    def close(self) -> None:
+        pass
+
+
+def test_progress_reports_every_blob_byte_of_pull_and_push(
+    registry: RegistryInstance, transport_name: str, seed: Seeded, tmp_path: Path
+) -> None:
+    progress = RecordingProgress()
+    creds = registry.writer.creds if registry.auth_required else (None, None)
+    with Registry(registry.url, username=creds[0], password=creds[1], progress=progress,
+                  transport=make_transport(transport_name)) as c:  # type: ignore[arg-type]
+        try:
+            c.pull(seed.repo, "docker", tmp_path / "layout")
+            expected = {blob.digest: len(blob.data) for blob in seed.docker.blobs}
+            assert progress.moved == expected and progress.totals == expected
+            assert sorted(progress.finished) == sorted(expected)
+            data = b"progress " * 1000 + transport_name.encode()
+            pushed = c.push_blob(f"progress/{registry.setup}-{transport_name}", data)
+            assert progress.moved[str(pushed.descriptor.digest)] == len(data)
+        finally:
+            c.transport.close()

@@ -22,7 +22,7 @@ from typing import IO, Any, Protocol, TypeVar
 
 __all__ = ["NullProgress", "PlainProgress", "Progress", "TqdmProgress", "open_progress"]
 
-Chunk = TypeVar("Chunk", bytes, bytearray, memoryview)
+Chunk = TypeVar("Chunk", bound=bytes | bytearray | memoryview)
 
 _DIGEST_SHOWN = 19
 """``sha256:`` and the first 12 hex digits: as docker and crane print digests."""

@@ -35,6 +35,7 @@ from ._manifest import (
     parse_manifest,
 )
 from ._paginate import Page, Pagination
+from ._progress import NullProgress, Progress, track
 from ._reference import DOCKER_HUB, DOCKER_HUB_API_HOST, validate_repository, validate_tag
 from ._session import Limits, Session
 from ._transfer import blobs_of, filter_index, parse_platform_arg
@@ -126,7 +127,9 @@ class Registry:
     ``url`` is the registry's base URL (``https://ghcr.io``, ``localhost:5000``).
     Credentials are ``username``/``password``, or ``credentials`` (a
     :class:`Credentials` or a provider called with the host, e.g. a
-    :class:`~ocireg.DockerConfigStore`).  Use it as a context manager, or call
+    :class:`~ocireg.DockerConfigStore`).  ``progress`` receives byte counts per blob as
+    they move (``start``/``advance``/``finish``, see ``ocireg._progress.Progress``).
+    Use it as a context manager, or call
     :meth:`close`, to release pooled connections.
     """
 
@@ -144,6 +147,7 @@ class Registry:
         ca_file: str | None = None,
         limits: Limits | None = None,
         clock: Callable[[], float] = time.time,
+        progress: Progress | None = None,
     ) -> None:
         if credentials is not None and (username is not None or password is not None):
             raise InvalidArgument("give either username/password or credentials, not both")
@@ -156,6 +160,7 @@ class Registry:
             open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=insecure
         )
         self._clock = clock
+        self.progress: Progress = progress or NullProgress()
 
     # --- plumbing -----------------------------------------------------------------
 
@@ -342,7 +347,7 @@ class Registry:
         d = _digest(digest)
         body = iter_body(self.run(ep.open_blob, repo, d))
         try:
-            yield from verified_chunks(body, d, size)
+            yield from track(self.progress, str(d), size, verified_chunks(body, d, size))
         finally:
             body.close()
 
@@ -453,8 +458,8 @@ class Registry:
             d = _digest(digest) if digest is not None else file_digest(path)
             descriptor = Descriptor(media_type=media_type, digest=d, size=path.stat().st_size)
             source = _file_source(path)
-        return self.run(push_blob, repo, descriptor, _verifying(source, descriptor), mount_from=mount_from,
-                        chunk_size=chunk_size, monolithic_limit=monolithic_limit)
+        return self.run(push_blob, repo, descriptor, self._tracked(_verifying(source, descriptor), descriptor),
+                        mount_from=mount_from, chunk_size=chunk_size, monolithic_limit=monolithic_limit)
 
     def push_manifest(self, repo: str, reference: str | Digest, body: bytes, media_type: str) -> Digest:
         """PUT a manifest or index as its exact bytes with its media type.
@@ -544,6 +549,15 @@ class Registry:
         descriptor = Descriptor(media_type=media_type, digest=digest, size=len(body))
         return CopyResult(descriptor, digest != result.digest, tuple(copied_referrers))
 
+    def _tracked(self, source: BlobSource, descriptor: Descriptor) -> BlobSource:
+        """``source`` whose bytes are reported to :attr:`progress` as they are sent."""
+        progress, key = self.progress, str(descriptor.digest)
+
+        def tracked(offset: int, length: int) -> Iterable[bytes | bytearray | memoryview]:
+            return track(progress, key, descriptor.size, source(offset, length), offset)
+
+        return tracked
+
     def _same_registry(self, other: Registry) -> bool:
         return other is self or other.session.origin == self.session.origin
 
@@ -572,9 +586,10 @@ class Registry:
                                     digest=blob.digest, size=blob.size)
             # A blob streamed from another registry cannot be re-read at an offset,
             # so it goes in one PUT whatever its size; a layout can be chunked.
+            # Its download is already reported by the source registry's iter_blob.
             limit = MONOLITHIC_LIMIT if source.seekable else descriptor.size
-            self.run(push_blob, repo, descriptor, source.blob(descriptor), mount_from=mount_from,
-                     monolithic_limit=limit)
+            data = self._tracked(source.blob(descriptor), descriptor) if source.seekable else source.blob(descriptor)
+            self.run(push_blob, repo, descriptor, data, mount_from=mount_from, monolithic_limit=limit)
         self.push_manifest(repo, digest, body, document.media_type)
 
 

@@ -18,7 +18,7 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -26,14 +26,12 @@ from typing import IO, Any
 from . import __version__
 from ._auth import CredentialProvider, Credentials
 from ._credentials import DockerConfigStore, login, logout
-from ._digest import Digest
 from ._endpoints import resolve_platform
 from ._errors import InvalidArgument, RegistryError, TransportError
 from ._files import atomic_write
 from ._http import Request, Response, is_loopback_host, redact_url
-from ._layout import OCILayout
 from ._manifest import Descriptor, Index, Manifest, Platform
-from ._progress import NullProgress, Progress, open_progress, track
+from ._progress import NullProgress, Progress, open_progress
 from ._reference import DOCKER_HUB, DOCKER_HUB_API_HOST, Reference, validate_registry
 from ._registry import Registry
 from ._transport import Transport
@@ -233,8 +231,8 @@ class _Context:
         transport = self.open_transport()
 
         def client(url: str) -> Registry:
-            return _ProgressRegistry(url, credentials=credentials, transport=transport,
-                                     insecure=self.args.insecure, progress=self.progress)
+            return Registry(url, credentials=credentials, transport=transport,
+                            insecure=self.args.insecure, progress=self.progress)
 
         if not self.args.insecure or _is_loopback(host):
             return client(host)  # https, or plain HTTP on loopback (as crane does)
@@ -275,36 +273,6 @@ def _make_transport(args: argparse.Namespace) -> Transport:
     from ._registry import default_transport
 
     return default_transport(**options)
-
-
-class _ProgressRegistry(Registry):
-    """A Registry whose blob downloads report progress.
-
-    ``pull`` and ``copy`` fetch every blob through :meth:`iter_blob`, so wrapping
-    that one method covers them without touching the driver.
-    """
-
-    def __init__(self, url: str, *, progress: Progress, **options: Any) -> None:
-        super().__init__(url, **options)
-        self.progress = progress
-
-    def iter_blob(self, repo: str, digest: str | Digest, size: int | None = None) -> Generator[memoryview, None, None]:
-        return track(self.progress, str(digest), size, super().iter_blob(repo, digest, size))
-
-
-class _ProgressLayout(OCILayout):
-    """A layout whose blob reads (the bytes of a push) report progress; chunks resume at their offset."""
-
-    def __init__(self, path: str | os.PathLike[str], progress: Progress) -> None:
-        super().__init__(path)
-        self.progress = progress
-
-    def iter_blob(self, digest: Digest, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
-        try:
-            total: int | None = self.blob_path(digest).stat().st_size
-        except OSError:
-            total = None  # the read below reports the missing blob
-        return track(self.progress, str(digest), total, super().iter_blob(digest, offset, length), offset)
 
 
 class _LoggingTransport:
@@ -461,8 +429,7 @@ def _push(ctx: _Context) -> str:
     if not Path(directory, "oci-layout").is_file():
         raise InvalidArgument(f"{directory}: not an OCI image layout (no oci-layout file)")
     registry = ctx.registry(ref.api_host)
-    layout = _ProgressLayout(directory, ctx.progress)
-    descriptor = registry.push(layout, ref.repository, ref.tag, ref_name=ctx.args.ref_name)
+    descriptor = registry.push(directory, ref.repository, ref.tag, ref_name=ctx.args.ref_name)
     if ref.digest is not None and ref.digest != descriptor.digest:
         raise InvalidArgument(f"the layout's image is {descriptor.digest}, not {ref.digest}")
     _print_descriptor(ctx, ref, descriptor)
