@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from ocireg import Registry
 from registry_bed import (
     INSTALL_HINT,
     SETUPS,
@@ -108,3 +109,32 @@ def make_transport(name: str, **options: object) -> object:
 def transport_name(request: pytest.FixtureRequest) -> str:
     name: str = request.param
     return name
+
+
+def open_client(instance: RegistryInstance, transport_name: str, user: str = "writer") -> Registry:
+    """A Registry for ``instance`` as ``user`` (no credentials on the no-auth set-up)."""
+    creds = instance.users[user].creds if instance.auth_required else (None, None)
+    return Registry(instance.url, username=creds[0], password=creds[1],
+                    transport=make_transport(transport_name))  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------
+# Push, copy and interop tests: no auth and token auth, each transport.
+# (test_registry.py overrides ``client`` to run over all three set-ups.)
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["none", "token"])
+def reg(request: pytest.FixtureRequest) -> RegistryInstance:
+    """The registry under test: without authentication, and with token auth."""
+    instance: RegistryInstance = request.getfixturevalue(f"registry_{request.param}")
+    return instance
+
+
+@pytest.fixture
+def client(reg: RegistryInstance, transport_name: str) -> Iterator[Registry]:
+    c = open_client(reg, transport_name)
+    try:
+        yield c
+    finally:
+        c.transport.close()

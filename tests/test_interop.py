@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,24 +19,9 @@ from images import ImageContent
 from ocireg import Registry
 from ocireg._layout import OCILayout
 from registry_bed import RegistryInstance
-from test_registry import open_client, seeded
+from test_registry import seeded
 
 pytestmark = pytest.mark.tools
-
-
-@pytest.fixture(params=["none", "token"])
-def reg(request: pytest.FixtureRequest) -> RegistryInstance:
-    instance: RegistryInstance = request.getfixturevalue(f"registry_{request.param}")
-    return instance
-
-
-@pytest.fixture
-def client(reg: RegistryInstance, transport_name: str) -> Iterator[Registry]:
-    c = open_client(reg, transport_name)
-    try:
-        yield c
-    finally:
-        c.transport.close()
 
 
 def run_skopeo(skopeo: str, *args: str) -> str:

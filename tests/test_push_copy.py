@@ -17,35 +17,20 @@ from pathlib import Path
 import pytest
 
 import ocireg
+from conftest import open_client
 from images import ImageContent, oci_image, oci_index
 from ocireg import Digest, Registry
 from ocireg._layout import OCILayout
 from ocireg._manifest import Descriptor
 from ocireg._upload import push_blob
 from registry_bed import AccessLogEntry, RegistryInstance
-from test_registry import open_client, seeded
+from test_registry import seeded
 
 SBOM = "application/spdx+json"
 SIGNATURE = "application/vnd.dev.cosign.artifact.sig.v1+json"
 
 
 # --- fixtures and helpers ------------------------------------------------------------
-
-
-@pytest.fixture(params=["none", "token"])
-def reg(request: pytest.FixtureRequest) -> RegistryInstance:
-    """The registry under test: without authentication, and with token auth."""
-    instance: RegistryInstance = request.getfixturevalue(f"registry_{request.param}")
-    return instance
-
-
-@pytest.fixture
-def client(reg: RegistryInstance, transport_name: str) -> Iterator[Registry]:
-    c = open_client(reg, transport_name)
-    try:
-        yield c
-    finally:
-        c.transport.close()
 
 
 @pytest.fixture

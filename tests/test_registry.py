@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import ocireg
-from conftest import make_transport
+from conftest import make_transport, open_client
 from images import ImageContent, docker_image, docker_manifest_list, oci_image, oci_index, push_raw
 from ocireg import Digest, Registry
 from registry_bed import RegistryInstance
@@ -55,12 +55,6 @@ def seeded(instance: RegistryInstance) -> Seeded:
             push_raw(instance.url, content.repo, image, tag=tag, auth=auth)
         _SEEDED[instance.url] = content
     return _SEEDED[instance.url]
-
-
-def open_client(instance: RegistryInstance, transport_name: str, user: str = "writer") -> Registry:
-    creds = instance.users[user].creds if instance.auth_required else (None, None)
-    return Registry(instance.url, username=creds[0], password=creds[1],
-                    transport=make_transport(transport_name))  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 import ocireg
-from conftest import make_transport
+from conftest import make_transport, open_client
 from registry_bed import RegistryInstance
 from servers import RouteServer
-from test_registry import open_client, seeded
+from test_registry import seeded
 
 _BLOB_GET = re.compile(r"^/v2/.+/blobs/(sha256:[0-9a-f]{64})$")
 
