@@ -66,3 +66,14 @@ def test_registry_url_from_a_bare_host(given: str, url: str) -> None:
     from ocireg._registry import _registry_url
 
     assert _registry_url(given) == url
+
+
+@pytest.mark.parametrize(
+    ("netloc", "loopback"),
+    [("localhost:5000", True), ("127.0.0.1:5000", True), ("[::1]:5000", True), ("[::1]", True),
+     ("ghcr.io", False), ("10.0.0.1:5000", False)],
+)
+def test_loopback_netlocs(netloc: str, loopback: bool) -> None:
+    from ocireg._http import is_loopback_netloc
+
+    assert is_loopback_netloc(netloc) is loopback

@@ -25,6 +25,7 @@ __all__ = [
     "header_value",
     "header_values",
     "is_loopback_host",
+    "is_loopback_netloc",
     "redact_url",
     "with_header",
     "without_header",
@@ -103,6 +104,11 @@ def add_query(url: str, pairs: Sequence[tuple[str, str]]) -> str:
 
 _SECRET_QUERY = re.compile(r"sig|signature|token|credential|secret|key|auth|password", re.IGNORECASE)
 """Query parameters that sign or authorise a URL (presigned object-storage redirects)."""
+
+
+def is_loopback_netloc(netloc: str) -> bool:
+    """:func:`is_loopback_host` for ``host[:port]`` (``[::1]:5000`` included)."""
+    return is_loopback_host(urllib.parse.urlsplit(f"//{netloc}").hostname or "")
 
 
 def redact_url(url: str) -> str:

@@ -35,6 +35,7 @@ __all__ = [
     "DOCKER_HUB_API_HOST",
     "NAME_TOTAL_LENGTH_MAX",
     "Reference",
+    "api_host",
     "validate_registry",
     "validate_repository",
     "validate_tag",
@@ -58,6 +59,11 @@ _DOMAIN = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[A-Fa-f0-9:]+\])(?::[0-9]+)
 # A bare 64-hex string is an image ID, not a reference: docker refuses to read it
 # as one so that the two can never be confused, and so do we.
 _IMAGE_ID = re.compile(r"[a-f0-9]{64}")
+
+
+def api_host(registry: str) -> str:
+    """Where a registry name's API answers: Docker Hub's names map to its API host."""
+    return DOCKER_HUB_API_HOST if registry in (DOCKER_HUB, _LEGACY_DOCKER_HUB) else registry
 
 
 def _fail(message: str, text: str, position: int) -> InvalidReference:
@@ -238,7 +244,7 @@ class Reference:
     @property
     def api_host(self) -> str:
         """The host (and port) that serves the registry API for this reference."""
-        return DOCKER_HUB_API_HOST if self.registry == DOCKER_HUB else self.registry
+        return api_host(self.registry)
 
     @property
     def target(self) -> str:

@@ -23,7 +23,7 @@ from ._driver import iter_body, run_flow
 from ._errors import BlobUnknown, InvalidArgument, UsageError
 from ._files import atomic_write, file_digest
 from ._flow import Flow, read_body
-from ._http import Body, Headers, is_loopback_host
+from ._http import Body, Headers, is_loopback_netloc
 from ._layout import REF_NAME, OCILayout
 from ._manifest import (
     Descriptor,
@@ -36,7 +36,7 @@ from ._manifest import (
 )
 from ._paginate import Page, Pagination
 from ._progress import NullProgress, Progress, track
-from ._reference import DOCKER_HUB, DOCKER_HUB_API_HOST, validate_repository, validate_tag
+from ._reference import api_host, validate_repository, validate_tag
 from ._session import Limits, Session
 from ._transfer import blobs_of, filter_index, parse_platform_arg
 from ._transport import Transport
@@ -78,10 +78,8 @@ def _registry_url(url: str) -> str:
     """
     if "://" in url:
         return url
-    if url.rstrip("/") in (DOCKER_HUB, "index.docker.io"):
-        return f"https://{DOCKER_HUB_API_HOST}"
-    host = url.split("/", 1)[0].rsplit(":", 1)[0] if not url.startswith("[") else url[1:].split("]", 1)[0]
-    return f"{'http' if is_loopback_host(host) else 'https'}://{url}"
+    netloc = api_host(url.rstrip("/"))
+    return f"{'http' if is_loopback_netloc(netloc) else 'https'}://{netloc}"
 
 
 @dataclass(frozen=True)
@@ -263,9 +261,18 @@ class Registry:
 
     # --- manifests -----------------------------------------------------------------
 
-    def manifest(self, repo: str, reference: str | Digest) -> ep.ManifestResult:
-        """The manifest or index as served: ``.body`` bytes, ``.media_type``, verified ``.digest``."""
-        return self.run(ep.get_manifest, repo, reference)
+    def manifest(
+        self, repo: str, reference: str | Digest, *, platform: str | Platform | None = None
+    ) -> ep.ManifestResult:
+        """The manifest or index as served: ``.body`` bytes, ``.media_type``, verified ``.digest``.
+
+        With ``platform``, an index is resolved to the child manifest that platform picks.
+        """
+        result = self.run(ep.get_manifest, repo, reference)
+        wanted = parse_platform_arg(platform)
+        if wanted is not None and isinstance(result.document, Index):
+            result = self.run(ep.get_manifest, repo, ep.resolve_platform(result, wanted))
+        return result
 
     def manifest_digest(self, repo: str, reference: str | Digest) -> Digest:
         """The digest of what ``reference`` names (HEAD, falling back to GET)."""
@@ -405,12 +412,8 @@ class Registry:
         ``ref_name`` (default: the tag, or the digest) names the image in ``index.json``.
         """
         layout = OCILayout.create(directory)
-        result = self.manifest(repo, reference)
-        wanted = parse_platform_arg(platform)
+        result = self.manifest(repo, reference, platform=platform)
         stats = [0, 0]
-        if wanted is not None and isinstance(result.document, Index):
-            child = ep.resolve_platform(result, wanted)
-            result = self.manifest(repo, child)
         self._pull_document(repo, result, layout, stats)
         name = ref_name or (str(reference) if not isinstance(reference, Digest) else None)
         layout.add_ref(result.descriptor, name)

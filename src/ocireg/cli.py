@@ -26,13 +26,13 @@ from typing import IO, Any
 from . import __version__
 from ._auth import CredentialProvider, Credentials
 from ._credentials import DockerConfigStore, login, logout
-from ._endpoints import resolve_platform
+from ._endpoints import ManifestResult
 from ._errors import InvalidArgument, RegistryError, TransportError
 from ._files import atomic_write
-from ._http import Request, Response, is_loopback_host, redact_url
-from ._manifest import Descriptor, Index, Manifest, Platform
+from ._http import Request, Response, is_loopback_netloc, redact_url
+from ._manifest import Descriptor, Manifest, Platform
 from ._progress import NullProgress, Progress, open_progress
-from ._reference import DOCKER_HUB, DOCKER_HUB_API_HOST, Reference, validate_registry
+from ._reference import Reference, api_host, validate_registry
 from ._registry import Registry
 from ._transport import Transport
 
@@ -42,7 +42,6 @@ PROG = "ocireg"
 DEFAULT_TIMEOUT = 30.0
 CONFIG_PLATFORM = Platform(os="linux", architecture="amd64")
 """The platform ``config`` picks from an index when none is given, as crane does."""
-_DOCKER_HUB_NAMES = frozenset({DOCKER_HUB, "index.docker.io", DOCKER_HUB_API_HOST})
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 # Query parameters of presigned blob URLs (S3, GCS, Azure) that work as credentials.
 
@@ -79,10 +78,6 @@ def _registry_host(text: str) -> str:
         return validate_registry(host)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _api_host(host: str) -> str:
-    return DOCKER_HUB_API_HOST if host in _DOCKER_HUB_NAMES else host
 
 
 # --- the parser ---------------------------------------------------------------------
@@ -221,7 +216,7 @@ class _Context:
 
     def registry(self, host: str) -> Registry:
         """One client per registry host for the whole command, sharing one transport."""
-        host = _api_host(host)
+        host = api_host(host)
         if host not in self.registries:
             self.registries[host] = self._open(host)
         return self.registries[host]
@@ -234,7 +229,7 @@ class _Context:
             return Registry(url, credentials=credentials, transport=transport,
                             insecure=self.args.insecure, progress=self.progress)
 
-        if not self.args.insecure or _is_loopback(host):
+        if not self.args.insecure or is_loopback_netloc(host):
             return client(host)  # https, or plain HTTP on loopback (as crane does)
         # --insecure: unverified TLS if the registry speaks it, else plain HTTP.
         secure = client(f"https://{host}")
@@ -250,11 +245,6 @@ class _Context:
         self.progress.close()
         if self.transport is not None:
             self.transport.close()
-
-
-def _is_loopback(host: str) -> bool:
-    name = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0]
-    return is_loopback_host(name)
 
 
 def _make_transport(args: argparse.Namespace) -> Transport:
@@ -347,13 +337,10 @@ def _catalog(ctx: _Context) -> str:
     return f"catalog {ctx.args.registry}"
 
 
-def _resolved(ctx: _Context, ref: Reference, platform: Platform | None) -> tuple[Registry, Any]:
+def _resolved(ctx: _Context, ref: Reference, platform: Platform | None) -> tuple[Registry, ManifestResult]:
     """The manifest ``ref`` names, or the child of its index that ``platform`` picks."""
     registry = ctx.registry(ref.api_host)
-    result = registry.manifest(ref.repository, ref.digest or ref.target)
-    if platform is not None and isinstance(result.document, Index):
-        result = registry.manifest(ref.repository, resolve_platform(result, platform))
-    return registry, result
+    return registry, registry.manifest(ref.repository, ref.target, platform=platform)
 
 
 def _manifest(ctx: _Context) -> str:
@@ -367,7 +354,7 @@ def _digest_command(ctx: _Context) -> str:
     ref: Reference = ctx.args.ref
     platform: Platform | None = ctx.args.platform
     registry = ctx.registry(ref.api_host)
-    target = ref.digest or ref.target
+    target = ref.target
     if platform is None:
         digest = registry.manifest_digest(ref.repository, target)
     else:
@@ -401,7 +388,7 @@ def _blob(ctx: _Context) -> str:
     size = None if isinstance(ctx.progress, NullProgress) else registry.blob_size(ref.repository, digest)
     chunks = registry.iter_blob(ref.repository, digest, size)
     if ctx.args.output:
-        atomic_write(ctx.args.output, chunks, digest=digest, size=size)
+        atomic_write(ctx.args.output, chunks)  # iter_blob verifies digest and size already
     else:
         for chunk in chunks:
             ctx.stdout.write(chunk)
@@ -411,7 +398,7 @@ def _blob(ctx: _Context) -> str:
 def _pull(ctx: _Context) -> str:
     ref: Reference = ctx.args.ref
     registry = ctx.registry(ref.api_host)
-    result = registry.pull(ref.repository, ref.digest or ref.target, ctx.args.directory,
+    result = registry.pull(ref.repository, ref.target, ctx.args.directory,
                            platform=ctx.args.platform)
     if ctx.args.json:
         ctx.emit_json({
@@ -443,7 +430,7 @@ def _copy(ctx: _Context) -> str:
     dest = ctx.registry(dst.api_host)
     # As docker reads a destination: no tag and no digest means "latest".
     dest_tag = dst.tag if dst.tag is not None or dst.digest is not None else "latest"
-    result = source.copy(src.repository, src.digest or src.target, dest, dst.repository, dest_tag,
+    result = source.copy(src.repository, src.target, dest, dst.repository, dest_tag,
                          platforms=ctx.args.platform)
     if dst.digest is not None and dst.digest != result.descriptor.digest:
         raise InvalidArgument(
@@ -460,7 +447,7 @@ def _tag(ctx: _Context) -> str:
     except ValueError as exc:
         raise _Usage(f"argument NEWTAG: {exc}") from None
     registry = ctx.registry(ref.api_host)
-    digest = registry.tag(ref.repository, ref.digest or ref.target, ref.repository, ctx.args.new_tag)
+    digest = registry.tag(ref.repository, ref.target, ref.repository, ctx.args.new_tag)
     new = Reference(new.registry, new.repository, new.tag, digest)
     if ctx.args.json:
         ctx.emit_json({"reference": str(new), "digest": str(digest)})
@@ -472,7 +459,7 @@ def _tag(ctx: _Context) -> str:
 def _delete(ctx: _Context) -> str:
     ref: Reference = ctx.args.ref
     registry = ctx.registry(ref.api_host)
-    digest = registry.delete_manifest(ref.repository, ref.digest or ref.target)
+    digest = registry.delete_manifest(ref.repository, ref.target)
     if ctx.args.json:
         ctx.emit_json({"deleted": str(Reference(ref.registry, ref.repository, None, digest)),
                        "digest": str(digest)})
