@@ -378,3 +378,11 @@ def test_paginated_url_round_trips_last(last: str, n: int) -> None:
 def test_paginated_url_refuses_bad_arguments(base: str, n: object, last: object) -> None:
     with pytest.raises(InvalidArgument):
         paginated_url(base, "/v2/_catalog", n, last)  # type: ignore[arg-type]
+
+
+def test_feed_returns_only_items_not_seen_on_earlier_pages() -> None:
+    pagination = Pagination(f"{REGISTRY}/v2/_catalog")
+    first = Page(("a", "b", "b"), f"{REGISTRY}/v2/_catalog?last=b")
+    assert pagination.feed(first) == ("a", "b")
+    assert pagination.feed(Page(("b", "c"), None)) == ("c",)
+    assert pagination.next_request() is None

@@ -17,7 +17,6 @@ from ._digest import Digest, verify_bytes
 from ._errorbody import expect
 from ._errors import (
     DigestMismatch,
-    InvalidArgument,
     InvalidResponse,
     ManifestUnknown,
     NotFound,
@@ -26,7 +25,7 @@ from ._errors import (
 from ._flow import Flow, close, read_body
 from ._http import Headers, Request, Response
 from ._manifest import Descriptor, Document, Index, Platform, parse_manifest
-from ._paginate import Page, page_flow
+from ._paginate import Page, page_flow, paginated_url
 from ._platform import select
 from ._reference import validate_repository, validate_tag
 from ._session import Session
@@ -111,23 +110,14 @@ def ping(session: Session, *, now: float) -> Flow[Headers]:
 # --- listing ----------------------------------------------------------------------
 
 
-def _page_query(n: int | None, last: str | None) -> list[tuple[str, str]]:
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
-        raise InvalidArgument(f"page size must be a non-negative integer, not {n!r}")
-    query = [("n", str(n))] if n is not None else []
-    if last:
-        query.append(("last", last))
-    return query
-
-
 def catalog_url(session: Session, n: int | None = None, last: str | None = None) -> str:
     """The first ``/v2/_catalog`` page's URL."""
-    return session.url("/v2/_catalog", _page_query(n, last))
+    return paginated_url(session.base_url, "/v2/_catalog", n, last)
 
 
 def tags_url(session: Session, repo: str, n: int | None = None, last: str | None = None) -> str:
     """The first ``/v2/<repo>/tags/list`` page's URL."""
-    return session.url(f"/v2/{validate_repository(repo)}/tags/list", _page_query(n, last))
+    return paginated_url(session.base_url, f"/v2/{validate_repository(repo)}/tags/list", n, last)
 
 
 def catalog_page(session: Session, url: str, *, now: float) -> Flow[Page]:

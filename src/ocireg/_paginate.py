@@ -94,7 +94,9 @@ class Pagination:
     """Which page to fetch next, given the pages so far.  No I/O.
 
     ``next_request()`` is the URL to GET (the first URL at the start), or None
-    when done; ``feed(page)`` takes the page that URL returned.  Stops on a page
+    when done; ``feed(page)`` takes the page that URL returned and gives back its
+    items not seen on an earlier page (a name listed again because the list changed
+    while we paged keeps its first place).  Stops on a page
     without a next link or without items; raises :class:`InvalidResponse` for a
     next link on another origin, a next link seen before, or too many pages.
     """
@@ -110,15 +112,22 @@ class Pagination:
         self._next: str | None = first_url
         # Every URL fetched, to catch loops; at most max_pages entries.
         self._seen = {first_url}
+        self._items: set[str] = set()
         self.pages = 0
 
     def next_request(self) -> str | None:
         return self._next
 
-    def feed(self, page: Page) -> None:
+    def feed(self, page: Page) -> tuple[str, ...]:
         if self._next is None:
             raise InvalidArgument("feed() called after pagination ended")
         self.pages += 1
+        new = tuple(dict.fromkeys(item for item in page.items if item not in self._items))
+        self._items.update(new)
+        self._follow(page)
+        return new
+
+    def _follow(self, page: Page) -> None:
         url = page.next_url
         # An empty page with a next link would only lead to more empty pages.
         if url is None or not page.items:
@@ -140,25 +149,15 @@ class Pagination:
 def collect_pages(
     send: Send, url: str, *, key: str, max_pages: int = MAX_PAGES, limit: int = PAGE_LIMIT
 ) -> Flow[Page]:
-    """Every page from ``url`` merged into one: items in order, each once.
-
-    A name listed again on a later page (the list changed while we paged) keeps
-    its first place.
-    """
+    """Every page from ``url`` merged into one: items in order, each once."""
     pagination = Pagination(url, max_pages=max_pages)
     items: list[str] = []
-    seen: set[str] = set()
     name: str | None = None
-    first = True
     while (page_url := pagination.next_request()) is not None:
         page = yield from page_flow(send, page_url, key=key, limit=limit)
-        if first:
-            name, first = page.name, False
-        for item in page.items:
-            if item not in seen:
-                seen.add(item)
-                items.append(item)
-        pagination.feed(page)
+        if pagination.pages == 0:
+            name = page.name
+        items.extend(pagination.feed(page))
     return Page(tuple(items), None, name)
 
 

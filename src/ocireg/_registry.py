@@ -223,14 +223,8 @@ class Registry:
     def _iter_pages(self, first_url: str, page: Callable[..., Flow[Page]], args: tuple[Any, ...]) -> Iterator[str]:
         # Pagination decides every next URL: same origin only, no loops, a page cap.
         pagination = Pagination(first_url, max_pages=self.session.limits.max_pages)
-        seen: set[str] = set()
         while (url := pagination.next_request()) is not None:
-            result = self.run(page, *args, url)
-            pagination.feed(result)
-            for item in result.items:
-                if item not in seen:  # a registry may repeat an item across page boundaries
-                    seen.add(item)
-                    yield item
+            yield from pagination.feed(self.run(page, *args, url))
 
     def catalog(self, count: int | None = None, last: str | None = None, auto_paginate: bool = False) -> Listing:
         """Repositories in the registry (``/v2/_catalog``), one page or all of them."""
