@@ -263,13 +263,19 @@ class PutResult:
     digest: Digest
     location: str | None
     subject: Digest | None
-    """The ``OCI-Subject`` the registry acknowledged; None when it did not (use the tag schema)."""
+    """The ``OCI-Subject`` the registry acknowledged; None when it did not (then the
+    referrers tag-schema index was updated instead)."""
 
 
 def put_manifest(
     session: Session, repo: str, reference: str | Digest, body: bytes, media_type: str, *, now: float
 ) -> Flow[PutResult]:
-    """``PUT`` the manifest bytes as they are, under a tag or their digest."""
+    """``PUT`` the manifest bytes as they are, under a tag or their digest.
+
+    A manifest with a ``subject`` that the registry does not acknowledge with
+    ``OCI-Subject`` (no referrers API) is also listed in the subject's
+    ``<alg>-<hex>`` referrers tag index, the OCI 1.1 fallback.
+    """
     repo = validate_repository(repo)
     ref = check_reference(reference)
     limit = session.limits.manifest
@@ -297,7 +303,23 @@ def put_manifest(
             subject = Digest.parse(subject_header.strip())
         except ValueError:
             raise InvalidResponse(f"malformed OCI-Subject header {subject_header!r}") from None
+    declared = getattr(document, "subject", None)
+    if declared is not None and subject is None:
+        entry = Descriptor(
+            media_type=document.media_type, digest=digest, size=len(body),
+            artifact_type=_artifact_type(document), annotations=getattr(document, "annotations", ()),
+        )
+        yield from add_referrer_to_tag_schema(session, repo, declared.digest, entry, now=now)
     return PutResult(digest, response.header("Location"), subject)
+
+
+def _artifact_type(document: Document) -> str | None:
+    """A referrer's artifact type: ``artifactType``, else its config's media type (OCI 1.1)."""
+    artifact_type = getattr(document, "artifact_type", None)
+    if artifact_type:
+        return str(artifact_type)
+    config = getattr(document, "config", None)
+    return config.media_type if config is not None else None
 
 
 def delete_manifest(session: Session, repo: str, digest: Digest, *, now: float) -> Flow[None]:

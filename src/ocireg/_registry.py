@@ -32,7 +32,6 @@ from ._manifest import (
     Manifest,
     Platform,
     SchemaV1Manifest,
-    parse_manifest,
 )
 from ._paginate import Page, Pagination
 from ._progress import NullProgress, Progress, track
@@ -465,14 +464,6 @@ class Registry:
         gets listed in the ``<alg>-<hex>`` referrers tag index (OCI 1.1 fallback).
         """
         result = self.run(ep.put_manifest, repo, reference, body, media_type)
-        document = parse_manifest(body, media_type, limit=self.session.limits.manifest)
-        subject = getattr(document, "subject", None)
-        if subject is not None and result.subject is None:
-            entry = Descriptor(
-                media_type=document.media_type, digest=result.digest, size=len(body),
-                artifact_type=_artifact_type(document), annotations=getattr(document, "annotations", ()),
-            )
-            self.run(ep.add_referrer_to_tag_schema, repo, subject.digest, entry)
         return result.digest
 
     def push(
@@ -695,14 +686,6 @@ def _is_tag(name: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _artifact_type(document: Document) -> str | None:
-    artifact_type = getattr(document, "artifact_type", None)
-    if artifact_type:
-        return str(artifact_type)
-    config = getattr(document, "config", None)
-    return config.media_type if config is not None else None
 
 
 def _digest(value: str | Digest) -> Digest:
