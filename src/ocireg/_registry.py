@@ -518,24 +518,19 @@ class Registry:
         wanted = [p for p in (parse_platform_arg(p) for p in platforms or ()) if p is not None]
         source = _RegistrySource(self, repo)
         mount_from = repo if dest._same_registry(self) else None
-        body, media_type, digest = result.body, result.media_type, result.digest
+        sent = result
         if wanted and isinstance(result.document, Index):
-            filtered = filter_index(result.document, wanted)
-            body, media_type, digest = filtered.raw, filtered.media_type, filtered.digest
-            for child in filtered.manifests:
-                dest._send_tree(source, dest_repo, child.digest, child.media_type, mount_from)
-            dest.push_manifest(dest_repo, digest, body, media_type)
-        else:
-            dest._send_tree(source, dest_repo, digest, media_type, mount_from, known=result)
+            index = filter_index(result.document, wanted)
+            sent = ep.ManifestResult(index.raw, index.media_type, index.digest, (), index)
+        dest._send_tree(source, dest_repo, sent.digest, sent.media_type, mount_from, known=sent)
         if dest_tag:
-            dest.push_manifest(dest_repo, validate_tag(dest_tag), body, media_type)
-        copied_referrers: list[Descriptor] = []
+            dest.push_manifest(dest_repo, validate_tag(dest_tag), sent.body, sent.media_type)
+        copied_referrers: tuple[Descriptor, ...] = ()
         if referrers:
-            for referrer in self.referrers(repo, result.digest):
+            copied_referrers = self.referrers(repo, result.digest)
+            for referrer in copied_referrers:
                 dest._send_tree(source, dest_repo, referrer.digest, referrer.media_type, mount_from)
-                copied_referrers.append(referrer)
-        descriptor = Descriptor(media_type=media_type, digest=digest, size=len(body))
-        return CopyResult(descriptor, digest != result.digest, tuple(copied_referrers))
+        return CopyResult(sent.descriptor, sent.digest != result.digest, copied_referrers)
 
     def _tracked(self, source: BlobSource, descriptor: Descriptor) -> BlobSource:
         """``source`` whose bytes are reported to :attr:`progress` as they are sent."""
@@ -559,8 +554,11 @@ class Registry:
         *,
         known: ep.ManifestResult | None = None,
     ) -> None:
-        """Push the document ``digest`` and everything it refers to, children first, by digest."""
-        if known is None and self.run(ep.head_manifest_exists, repo, digest):
+        """Push the document ``digest`` and everything it refers to, children first, by digest.
+
+        ``known`` is the document when the caller already holds it (no second fetch).
+        """
+        if self.run(ep.head_manifest_exists, repo, digest):
             return  # a manifest present by digest implies its whole tree is present
         body, document = (known.body, known.document) if known else source.document(digest, media_type)
         if isinstance(document, Index):
