@@ -7,7 +7,9 @@ Sections: real registries. Add new sections below with their own heading.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +22,7 @@ from registry_bed import (
     missing_tools,
     start_registry,
 )
+from tlsbed import make_tls_files
 
 # ---------------------------------------------------------------------------
 # Real registries (CNCF distribution), one per set-up and session.
@@ -43,13 +46,14 @@ def require_tools(*tools: str) -> None:
     )
 
 
-def _running(setup: Setup) -> Iterator[RegistryInstance]:
+def _running(setup: Setup, *, tls: bool = False) -> Iterator[RegistryInstance]:
     require_tools("docker-registry", "htpasswd")
-    instance = start_registry(setup)
-    try:
-        yield instance
-    finally:
-        instance.stop()
+    with tempfile.TemporaryDirectory(prefix="ocireg-tls-") as certs:
+        instance = start_registry(setup, tls=make_tls_files(Path(certs)) if tls else None)
+        try:
+            yield instance
+        finally:
+            instance.stop()
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +89,13 @@ def skopeo() -> str:
 def second_registry() -> Iterator[RegistryInstance]:
     """Another no-auth registry, as the destination of copies."""
     yield from _running("none")
+
+
+@pytest.fixture(scope="session")
+def registry_tls() -> Iterator[RegistryInstance]:
+    """A no-auth registry serving https on 127.0.0.1 with a certificate from a CA made for
+    the session (``instance.tls.ca``): what a port-forwarded Harbor or Zot looks like."""
+    yield from _running("none", tls=True)
 
 
 # ---------------------------------------------------------------------------

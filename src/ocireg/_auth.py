@@ -670,16 +670,17 @@ class Authenticator:
             headers += (("Authorization", _basic(creds)),)
         self.token_requests += 1
         response = yield from send(Request("GET", add_query(realm, query), headers))
-        return (yield from self._token_answer(response))
+        return (yield from self._token_answer(response, creds.username if creds else None))
 
-    def _token_answer(self, response: Response) -> Flow[_TokenAnswer]:
+    def _token_answer(self, response: Response, user: str | None = None) -> Flow[_TokenAnswer]:
         where = f"token server {response.request.origin.host}"
         if response.status != 200:
             yield from close(response)
             # Never echo what was sent or the body: the request carried the credentials,
-            # and some servers echo them back.
+            # and some servers echo them back.  The user name is not a secret: say whose.
             if response.status in (401, 403):
-                raise AuthenticationError(f"{where} refused the credentials ({response.status})")
+                whose = f"credentials for {user}" if user else "the credentials"
+                raise AuthenticationError(f"{where} refused {whose} ({response.status})")
             raise AuthenticationError(f"{where} answered {response.status} instead of a token")
         try:
             body = yield from read_body(response, self.token_limit)

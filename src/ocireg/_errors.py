@@ -34,6 +34,7 @@ __all__ = [
     "ErrorDetail",
     "InsecureRequestError",
     "InvalidArgument",
+    "InvalidConfig",
     "InvalidDigest",
     "InvalidLayout",
     "InvalidManifest",
@@ -47,6 +48,7 @@ __all__ = [
     "PlatformNotFound",
     "ProtocolError",
     "RedirectError",
+    "RegistryBlocked",
     "RegistryError",
     "RemoteError",
     "ResponseError",
@@ -106,6 +108,14 @@ class InsecureRequestError(UsageError):
 
 class PlatformNotFound(UsageError, LookupError):
     """No entry of an index matches the requested platform."""
+
+
+class InvalidConfig(UsageError, ValueError):
+    """A configuration file (containers' ``registries.conf``) is malformed; names the file."""
+
+
+class RegistryBlocked(UsageError):
+    """The registries configuration blocks the registry (``blocked = true``)."""
 
 
 # --- the registry's or the network's failures -----------------------------------

@@ -18,12 +18,15 @@ from typing import Any, BinaryIO, Protocol, TypeVar
 
 from . import _endpoints as ep
 from ._auth import CredentialProvider, Credentials, Scope
+from ._delete import TagDeleted, delete_tag, tags_sharing
 from ._digest import Digest, verified_chunks
 from ._driver import iter_body, run_flow
 from ._errors import BlobUnknown, InvalidArgument, UsageError
+from ._export import export_layers
 from ._files import atomic_write, file_digest
 from ._flow import Flow, read_body
-from ._http import Body, Headers, is_loopback_netloc
+from ._http import Body, Headers
+from ._inspect import ImageConfig, image_view, index_view
 from ._layout import REF_NAME, OCILayout
 from ._manifest import (
     Descriptor,
@@ -35,11 +38,21 @@ from ._manifest import (
 )
 from ._paginate import Page, Pagination
 from ._progress import NullProgress, Progress, track
-from ._reference import api_host, validate_repository, validate_tag
+from ._reference import (
+    DOCKER_HUB,
+    DOCKER_HUB_API_HOST,
+    Reference,
+    api_host,
+    validate_repository,
+    validate_tag,
+)
+from ._regconf import PullSource, RegistryConfig, first_available
+from ._scheme import discover_scheme, plain_http_allowed
 from ._session import Limits, Session
 from ._transfer import blobs_of, filter_index, parse_platform_arg
 from ._transport import Transport
 from ._upload import CHUNK_SIZE, MONOLITHIC_LIMIT, BlobSource, PushedBlob, push_blob
+from ._validate import ValidationReport, validate_image
 
 __all__ = ["CopyResult", "Listing", "PullResult", "RawResponse", "Registry", "default_transport"]
 
@@ -70,15 +83,14 @@ def default_transport(
 
 
 def _registry_url(url: str) -> str:
-    """A base URL; a bare host gets https, or http on loopback (as crane does).
+    """A base URL; a bare host gets https (plain HTTP is discovered, see :mod:`ocireg._scheme`).
 
     Docker Hub's names (``docker.io``, ``index.docker.io``) become the host its API
     answers on, as references are resolved.
     """
     if "://" in url:
         return url
-    netloc = api_host(url.rstrip("/"))
-    return f"{'http' if is_loopback_netloc(netloc) else 'https'}://{netloc}"
+    return f"https://{api_host(url.rstrip('/'))}"
 
 
 @dataclass(frozen=True)
@@ -145,25 +157,53 @@ class Registry:
         limits: Limits | None = None,
         clock: Callable[[], float] = time.time,
         progress: Progress | None = None,
+        config: RegistryConfig | None = None,
     ) -> None:
         if credentials is not None and (username is not None or password is not None):
             raise InvalidArgument("give either username/password or credentials, not both")
         if username is not None or password is not None:
             credentials = Credentials(username=username, password=password)
         self.url = _registry_url(url)
-        self.session = Session(self.url, credentials=credentials, insecure=insecure, limits=limits or Limits())
+        if config is not None and config.is_insecure(urllib.parse.urlsplit(self.url).netloc):
+            insecure = True
+        self._credentials = credentials
+
+        def new_session(base_url: str) -> Session:
+            return Session(base_url, credentials=credentials, insecure=insecure, limits=limits or Limits())
+
+        self._new_session = new_session
+        self.session = new_session(self.url)
+        # A bare host that may speak plain HTTP (loopback, insecure): https is tried
+        # first and plain HTTP after, on the first request (as docker and crane do).
+        bare = url.rstrip("/") if isinstance(url, str) and "://" not in url else None
+        self._undiscovered = bare is not None and plain_http_allowed(self.session.host, insecure)
         self._own_transport = transport is None
         self.transport = transport or default_transport(
             open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=insecure
         )
         self._clock = clock
         self.progress: Progress = progress or NullProgress()
+        self.config = config or RegistryConfig()
+        """containers' registries configuration: mirrors for :meth:`pull_source`."""
 
     # --- plumbing -----------------------------------------------------------------
 
     def run(self, flow: Callable[..., Flow[T]], *args: Any, **kwargs: Any) -> T:
         """Run a core flow function against this registry: ``flow(session, *args, now=..., **kwargs)``."""
+        self._discover_scheme()
         return run_flow(flow(self.session, *args, now=self._clock(), **kwargs), self.transport)
+
+    def _discover_scheme(self) -> None:
+        """Settle https or plain HTTP for a bare loopback or insecure host (once)."""
+        if not self._undiscovered:
+            return
+        session = self.session
+        base = run_flow(discover_scheme(session.host, insecure=session.insecure, user_agent=session.user_agent),
+                        self.transport)
+        self._undiscovered = False
+        if base != session.base_url:
+            self.url = base
+            self.session = self._new_session(base)
 
     def close(self) -> None:
         if self._own_transport:
@@ -507,8 +547,9 @@ class Registry:
         URL (opened with this one's transport).  On the same registry every blob is
         mounted and no byte moves; across registries each blob streams from source to
         destination, verified on the way, never held whole.  An index is copied with
-        all its children, or filtered to ``platforms`` (a new index: its digest then
-        differs, and the result says so).  ``referrers`` copies signatures, SBOMs and
+        all its children; with one of ``platforms``, that child manifest alone, its
+        digest kept (as skopeo and crane do); with several, a new index of the
+        matching children (its digest differs, and the result says so).  ``referrers`` copies signatures, SBOMs and
         other manifests whose subject is the image.
         """
         dest = self if dest_registry is None else dest_registry
@@ -519,7 +560,10 @@ class Registry:
         source = _RegistrySource(self, repo)
         mount_from = repo if dest._same_registry(self) else None
         sent = result
-        if wanted and isinstance(result.document, Index):
+        if len(wanted) == 1 and isinstance(result.document, Index):
+            # One platform: its own manifest, digest kept, as skopeo and crane copy it.
+            sent = self.manifest(repo, ep.resolve_platform(result, wanted[0]))
+        elif wanted and isinstance(result.document, Index):
             index = filter_index(result.document, wanted)
             sent = ep.ManifestResult(index.raw, index.media_type, index.digest, (), index)
         dest._send_tree(source, dest_repo, sent.digest, sent.media_type, mount_from, known=sent)
@@ -530,7 +574,9 @@ class Registry:
             copied_referrers = self.referrers(repo, result.digest)
             for referrer in copied_referrers:
                 dest._send_tree(source, dest_repo, referrer.digest, referrer.media_type, mount_from)
-        return CopyResult(sent.descriptor, sent.digest != result.digest, copied_referrers)
+        changed = sent.digest != result.digest
+        return CopyResult(sent.descriptor, changed and len(wanted) > 1, copied_referrers,
+                          platform_child=changed and len(wanted) == 1)
 
     def _tracked(self, source: BlobSource, descriptor: Descriptor) -> BlobSource:
         """``source`` whose bytes are reported to :attr:`progress` as they are sent."""
@@ -542,6 +588,8 @@ class Registry:
         return tracked
 
     def _same_registry(self, other: Registry) -> bool:
+        self._discover_scheme()
+        other._discover_scheme()
         return other is self or other.session.origin == self.session.origin
 
     def _send_tree(
@@ -578,6 +626,100 @@ class Registry:
             self.run(push_blob, repo, descriptor, data, mount_from=mount_from, monolithic_limit=limit)
         self.push_manifest(repo, digest, body, document.media_type)
 
+    # --- inspect, export, validate, safe deletes (calls into the core) -------------
+
+    def inspect(
+        self, repo: str, reference: str | Digest, *, platform: str | Platform | None = None,
+        tags: bool = True, name: str | None = None,
+    ) -> dict[str, Any]:
+        """skopeo's inspect view (see :mod:`ocireg._inspect`); an index lists its platforms
+        unless ``platform`` picks one.  ``tags`` lists the repository's tags (one more request)."""
+        top = self.manifest(repo, reference)
+        result = self.manifest(repo, reference, platform=platform) if platform is not None else top
+        listed = sorted(self.tags(repo, auto_paginate=True).tags) if tags else None
+        shown = name or f"{self.host}/{repo}"
+        if isinstance(result.document, Index):
+            return index_view(shown, top.digest, result.document, listed)
+        if not isinstance(result.document, Manifest):
+            raise UsageError(f"{repo}: a {result.media_type} has no config to inspect")
+        return image_view(shown, top.digest, result.document, self._image_config(repo, result.document), listed)
+
+    def _image_config(self, repo: str, manifest: Manifest) -> ImageConfig:
+        limit = self.session.limits.manifest
+        data = self.blob(repo, manifest.config.digest, max_memory=limit)
+        assert isinstance(data, bytes)
+        return ImageConfig.parse(data, limit=limit)
+
+    def export(
+        self, repo: str, reference: str | Digest, out: BinaryIO, *, platform: str | Platform | None = None,
+    ) -> int:
+        """Write the image's flattened filesystem to ``out`` as a tar stream (``crane export``).
+
+        Whiteouts and opaque directories are applied and each layer's uncompressed
+        digest is checked against the config; an index needs ``platform``.
+        Returns the number of entries written.
+        """
+        result = self.manifest(repo, reference, platform=platform)
+        if isinstance(result.document, Index):
+            raise UsageError(f"{repo}:{reference} is an index: pick a platform to export")
+        if not isinstance(result.document, Manifest):
+            raise UsageError(f"{repo}: a {result.media_type} cannot be exported")
+        manifest = result.document
+        config = self._image_config(repo, manifest)
+        return export_layers(manifest.layers, lambda layer: self.iter_blob(repo, layer.digest, layer.size), out,
+                             diff_ids=config.diff_ids)
+
+    def validate(
+        self, repo: str, reference: str | Digest, *, platforms: Sequence[str | Platform] = (),
+    ) -> ValidationReport:
+        """Fetch every manifest and blob of the image and check them (``crane validate``)."""
+        wanted = [p for p in (parse_platform_arg(p) for p in platforms) if p is not None]
+        return validate_image(
+            self.manifest(repo, reference),
+            lambda digest: self.manifest(repo, digest),
+            lambda blob: self.iter_blob(repo, blob.digest, blob.size),
+            platforms=wanted, config_limit=self.session.limits.manifest,
+        )
+
+    def delete_tag(self, repo: str, tag: str) -> TagDeleted:
+        """Remove the tag alone (DELETE by tag, else a throwaway manifest); its image stays."""
+        return self.run(delete_tag, repo, tag)
+
+    def tags_sharing(self, repo: str, digest: str | Digest, *, except_tag: str | None = None) -> tuple[str, ...]:
+        """The tags of ``repo`` whose manifest is ``digest`` (other than ``except_tag``)."""
+        return self.run(tags_sharing, repo, _digest(digest), except_tag=except_tag)
+
+    def pull_source(
+        self, repo: str, reference: str | Digest, *, open_mirror: Callable[[PullSource], Registry] | None = None,
+    ) -> tuple[Registry, str, str]:
+        """Where to read ``repo:reference``: the first mirror of :attr:`config` that has it, else here.
+
+        Returns the registry, repository and tag or digest to use there (a
+        ``location`` rewrite may change all three).  ``open_mirror`` opens a mirror
+        (default: a :class:`Registry` on this one's transport, with credentials only
+        when they come from a provider, which is asked per host).
+        """
+        target = str(reference)
+        here = Reference(DOCKER_HUB if self.host == DOCKER_HUB_API_HOST else self.host, repo,
+                         None if ":" in target else target, Digest.parse(target) if ":" in target else None)
+        sources = self.config.pull_sources(here)
+        opener = open_mirror or self._open_mirror
+
+        def registry_of(source: PullSource) -> Registry:
+            return self if source.reference.api_host == self.host else opener(source)
+
+        def probe(source: PullSource) -> None:
+            registry_of(source).manifest_digest(source.reference.repository, source.reference.target)
+
+        chosen = sources[0] if len(sources) == 1 else first_available(sources, probe)
+        return registry_of(chosen), chosen.reference.repository, chosen.reference.target
+
+    def _open_mirror(self, source: PullSource) -> Registry:
+        provider = self._credentials
+        return Registry(source.reference.api_host, transport=self.transport, insecure=source.insecure,
+                        credentials=None if isinstance(provider, Credentials) else provider,
+                        clock=self._clock, progress=self.progress, limits=self.session.limits)
+
 
 @dataclass(frozen=True)
 class CopyResult:
@@ -587,6 +729,8 @@ class CopyResult:
     digest_changed: bool
     """True when a platform filter made a new index, whose digest differs from the source's."""
     referrers: tuple[Descriptor, ...] = ()
+    platform_child: bool = False
+    """True when one platform was asked of an index: its own manifest was copied, as it is."""
 
 
 class _ImageSource(Protocol):
