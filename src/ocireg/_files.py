@@ -12,14 +12,33 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from ._digest import Digest, DigestVerifier
 
-__all__ = ["atomic_write", "file_digest", "file_matches"]
+__all__ = ["atomic_output", "atomic_write", "file_digest", "file_matches"]
 
 _READ_SIZE = 1 << 20
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A file to write that takes ``path``'s name only when the block ends without error."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def atomic_write(
@@ -30,26 +49,15 @@ def atomic_write(
     size: int | None = None,
 ) -> Path:
     """Write ``chunks`` to ``path`` atomically, verifying ``digest``/``size`` when given."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     verifier = DigestVerifier(digest, size) if digest is not None else None
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                if verifier is not None:
-                    verifier.update(chunk)
-                out.write(chunk)
+    with atomic_output(path) as out:
+        for chunk in chunks:
             if verifier is not None:
-                verifier.finish()
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return target
+                verifier.update(chunk)
+            out.write(chunk)
+        if verifier is not None:
+            verifier.finish()
+    return Path(path)
 
 
 def file_matches(path: str | os.PathLike[str], digest: Digest, size: int | None = None) -> bool:

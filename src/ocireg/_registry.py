@@ -14,7 +14,7 @@ import urllib.parse
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol, TypeVar
+from typing import IO, Any, BinaryIO, Protocol, TypeVar
 
 from . import _endpoints as ep
 from ._auth import CredentialProvider, Credentials, Scope
@@ -172,11 +172,11 @@ class Registry:
             return Session(base_url, credentials=credentials, insecure=insecure, limits=limits or Limits())
 
         self._new_session = new_session
-        self.session = new_session(self.url)
+        self._session = new_session(self.url)
         # A bare host that may speak plain HTTP (loopback, insecure): https is tried
-        # first and plain HTTP after, on the first request (as docker and crane do).
-        bare = url.rstrip("/") if isinstance(url, str) and "://" not in url else None
-        self._undiscovered = bare is not None and plain_http_allowed(self.session.host, insecure)
+        # first and plain HTTP after, when the session is first used (as docker and crane do).
+        bare = isinstance(url, str) and "://" not in url
+        self._undiscovered = bare and plain_http_allowed(self._session.host, insecure)
         self._own_transport = transport is None
         self.transport = transport or default_transport(
             open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=insecure
@@ -190,20 +190,25 @@ class Registry:
 
     def run(self, flow: Callable[..., Flow[T]], *args: Any, **kwargs: Any) -> T:
         """Run a core flow function against this registry: ``flow(session, *args, now=..., **kwargs)``."""
-        self._discover_scheme()
         return run_flow(flow(self.session, *args, now=self._clock(), **kwargs), self.transport)
+
+    @property
+    def session(self) -> Session:
+        """The sans-IO state the flows use; its scheme is settled on first use (see ``_scheme``)."""
+        self._discover_scheme()
+        return self._session
 
     def _discover_scheme(self) -> None:
         """Settle https or plain HTTP for a bare loopback or insecure host (once)."""
         if not self._undiscovered:
             return
-        session = self.session
+        session = self._session
         base = run_flow(discover_scheme(session.host, insecure=session.insecure, user_agent=session.user_agent),
                         self.transport)
         self._undiscovered = False
         if base != session.base_url:
             self.url = base
-            self.session = self._new_session(base)
+            self._session = self._new_session(base)
 
     def close(self) -> None:
         if self._own_transport:
@@ -220,7 +225,7 @@ class Registry:
 
     @property
     def host(self) -> str:
-        return self.session.host
+        return self._session.host  # the same whichever scheme is settled: no discovery
 
     def request(
         self,
@@ -588,8 +593,6 @@ class Registry:
         return tracked
 
     def _same_registry(self, other: Registry) -> bool:
-        self._discover_scheme()
-        other._discover_scheme()
         return other is self or other.session.origin == self.session.origin
 
     def _send_tree(
@@ -651,7 +654,7 @@ class Registry:
         return ImageConfig.parse(data, limit=limit)
 
     def export(
-        self, repo: str, reference: str | Digest, out: BinaryIO, *, platform: str | Platform | None = None,
+        self, repo: str, reference: str | Digest, out: IO[bytes], *, platform: str | Platform | None = None,
     ) -> int:
         """Write the image's flattened filesystem to ``out`` as a tar stream (``crane export``).
 
