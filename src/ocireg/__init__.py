@@ -33,6 +33,7 @@ from ._errors import (
     ErrorDetail,
     InsecureRequestError,
     InvalidArgument,
+    InvalidConfig,
     InvalidDigest,
     InvalidLayout,
     InvalidManifest,
@@ -46,6 +47,7 @@ from ._errors import (
     PlatformNotFound,
     ProtocolError,
     RedirectError,
+    RegistryBlocked,
     RegistryError,
     RemoteError,
     ResponseError,
@@ -71,6 +73,7 @@ from ._manifest import (
     parse_manifest,
 )
 from ._reference import Reference
+from ._regconf import RegistryConfig
 from ._registry import CopyResult, Listing, PullResult, RawResponse, Registry, default_transport
 from ._session import Limits, Session
 from ._transport import ResponseStream, Transport
@@ -103,6 +106,7 @@ __all__ = [
     "Index",
     "InsecureRequestError",
     "InvalidArgument",
+    "InvalidConfig",
     "InvalidDigest",
     "InvalidLayout",
     "InvalidManifest",
@@ -131,6 +135,8 @@ __all__ = [
     "RedirectError",
     "Reference",
     "Registry",
+    "RegistryBlocked",
+    "RegistryConfig",
     "RegistryError",
     "RemoteError",
     "Request",
