@@ -82,6 +82,7 @@ class _Flattener:
     def layer(self, tar: tarfile.TarFile, what: str) -> None:
         whiteouts: list[str] = []
         opaque: list[str] = []
+        links: set[str] = set()
         for member in tar:
             path = _clean(member.name, what)
             directory, base = posixpath.split(path)
@@ -91,20 +92,22 @@ class _Flattener:
             if base.startswith(WHITEOUT):
                 whiteouts.append(posixpath.join(directory, base[len(WHITEOUT):]))
                 continue
+            # Through a symbolic link of its own layer, an entry would be written wherever
+            # the link points; below an upper layer's link it is merely hidden.
+            for parent in _parents(path):
+                if parent in links:
+                    raise UnsafeLayer(f"{what}: {path!r} passes through the symbolic link {parent!r}")
             if path == "." or self.hidden(path):
                 continue
-            for parent in _parents(path):
-                if parent in self.symlinks:
-                    raise UnsafeLayer(f"{what}: {path!r} passes through the symbolic link {parent!r}")
             if member.islnk():
                 target = _clean(member.linkname, what)
-                for parent in _parents(target):
-                    if parent in self.symlinks:
-                        raise UnsafeLayer(f"{what}: hard link target {target!r} passes through a symbolic link")
+                if any(parent in self.symlinks for parent in _parents(target)):
+                    raise UnsafeLayer(f"{what}: hard link target {target!r} passes through a symbolic link")
                 member.linkname = target
             self._add(path, member.isdir())
             if member.issym():
                 self.symlinks.add(path)
+                links.add(path)
             member.name = path
             self.out.addfile(member, tar.extractfile(member) if member.isreg() else None)
         # A layer's whiteouts and opaque markers hide only what the layers below hold.

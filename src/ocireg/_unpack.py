@@ -106,16 +106,14 @@ class LayerStream(io.RawIOBase):
                 out: bytes = decoder.decompress(self._input, want)
                 self._input = b""
                 return out
-            if decoder.eof:
-                if not decoder.unused_data and not self._input:
-                    return b""
-                # Another gzip member follows (concatenated gzip is still gzip).
-                self._input = decoder.unused_data + self._input
-                self._decoder = decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
             if not self._input:
                 return b""
+            if decoder.eof:  # another gzip member follows (concatenated gzip is still gzip)
+                self._decoder = decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
             data: bytes = decoder.decompress(self._input, want)
-            self._input = decoder.unconsumed_tail
+            # At a member's end the bytes after it are unused_data (unconsumed_tail then
+            # repeats them); before it, what the output limit left is unconsumed_tail.
+            self._input = decoder.unused_data if decoder.eof else decoder.unconsumed_tail
             return data
         except (zlib.error, ValueError, EOFError) as exc:
             raise InvalidResponse(f"{self._what}: cannot decompress ({self._kind}): {exc}") from None
