@@ -149,3 +149,24 @@ def client(reg: RegistryInstance, transport_name: str) -> Iterator[Registry]:
         yield c
     finally:
         c.transport.close()
+
+
+# ---------------------------------------------------------------------------
+# The command line: the user's own credential files kept out.
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty DOCKER_CONFIG, no containers auth.json and an empty registries.conf:
+    the user's and the machine's own files stay out."""
+    config_dir = tmp_path / "docker"
+    config_dir.mkdir()
+    (tmp_path / "registries.conf").write_text("")
+    monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(tmp_path / "registries.conf"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DOCKER_CONFIG", str(config_dir))
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "no-auth.json"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "runtime"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    return config_dir

@@ -127,18 +127,6 @@ def auths_for(instance: RegistryInstance, user: str = "writer") -> dict[str, obj
 
 
 @pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty DOCKER_CONFIG and no containers auth.json: the user's own files stay out."""
-    config_dir = tmp_path / "docker"
-    config_dir.mkdir()
-    monkeypatch.setenv("DOCKER_CONFIG", str(config_dir))
-    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "no-auth.json"))
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "runtime"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    return config_dir
-
-
-@pytest.fixture
 def cli(
     registry: RegistryInstance, transport_name: str, isolated: Path,
     capsysbinary: pytest.CaptureFixture[bytes], monkeypatch: pytest.MonkeyPatch,

@@ -86,7 +86,7 @@ def test_location_rewrites_longest_prefix_and_insecure() -> None:
 
 def test_blocked_is_refused_with_a_clear_error() -> None:
     config = RegistryConfig.parse(MIRRORS, "/etc/containers/registries.conf")
-    with pytest.raises(RegistryBlocked, match="blocked.example.*blocked.*/etc/containers/registries.conf"):
+    with pytest.raises(RegistryBlocked, match=r"blocked.example.*blocked.*/etc/containers/registries.conf"):
         config.pull_sources(Reference.parse("blocked.example/app:1"))
     with pytest.raises(RegistryBlocked):
         config.push_target(Reference.parse("blocked.example/app:1"))
@@ -178,7 +178,7 @@ def test_file_precedence_and_drop_ins(tmp_path: Path) -> None:
 def test_drop_ins_must_be_v2(tmp_path: Path) -> None:
     system_dir = tmp_path / "d"
     write(system_dir / "old.conf", "[registries.search]\nregistries = ['x.example']\n")
-    with pytest.raises(InvalidConfig, match="old.conf: a drop-in must be in the v2 format"):
+    with pytest.raises(InvalidConfig, match=r"old\.conf: a drop-in must be in the v2 format"):
         RegistryConfig.load(home=tmp_path, system_file=tmp_path / "none.conf", system_dir=system_dir, environ={})
 
 

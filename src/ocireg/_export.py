@@ -72,12 +72,18 @@ class _Flattener:
         """Paths written or hidden; True when nothing below may appear under them."""
         self.opaque: set[str] = set()
         self.symlinks: set[str] = set()
+        self.implicit: set[str] = set()
+        """Directories in ``seen`` only as parents of entries written, not written themselves."""
 
-    def hidden(self, path: str) -> bool:
-        if path in self.seen:
+    def hidden(self, path: str, is_dir: bool) -> bool:
+        """Whether the layers above hide ``path`` (an entry of a lower layer)."""
+        # A directory only implied by an upper layer's entries: a lower layer's
+        # directory entry gives it its metadata; anything else there was replaced.
+        if path in self.seen and not (is_dir and path in self.implicit):
             return True
-        return any(self.seen.get(p) or p in self.opaque for p in _parents(path)) or \
-            ("." in self.opaque and path != ".")
+        if "." in self.opaque:
+            return True
+        return any(self.seen.get(p) or p in self.opaque for p in _parents(path))
 
     def layer(self, tar: tarfile.TarFile, what: str) -> None:
         whiteouts: list[str] = []
@@ -97,7 +103,7 @@ class _Flattener:
             for parent in _parents(path):
                 if parent in links:
                     raise UnsafeLayer(f"{what}: {path!r} passes through the symbolic link {parent!r}")
-            if path == "." or self.hidden(path):
+            if path == "." or self.hidden(path, member.isdir()):
                 continue
             if member.islnk():
                 target = _clean(member.linkname, what)
@@ -119,8 +125,11 @@ class _Flattener:
         if len(self.seen) >= self.max_entries:
             raise InvalidArgument(f"the image has more than {self.max_entries} entries")
         self.seen[path] = not is_dir
+        self.implicit.discard(path)
         for parent in _parents(path):  # a parent written implicitly is a directory
-            self.seen.setdefault(parent, False)
+            if parent not in self.seen:
+                self.seen[parent] = False
+                self.implicit.add(parent)
 
 
 def export_layers(
@@ -144,13 +153,13 @@ def export_layers(
         for index in range(len(layers) - 1, -1, -1):
             layer = layers[index]
             what = f"layer {index + 1} ({layer.digest})"
-            stream = LayerStream(open_layer(layer), what)
-            try:
-                with tarfile.open(fileobj=stream, mode="r|") as tar_in:
-                    flat.layer(tar_in, what)
-            except tarfile.TarError as exc:
-                raise InvalidResponse(f"{what}: not a tar archive: {exc}") from None
-            uncompressed = stream.finish()
+            with LayerStream(open_layer(layer), what) as stream:
+                try:
+                    with tarfile.open(fileobj=stream, mode="r|") as tar_in:
+                        flat.layer(tar_in, what)
+                except tarfile.TarError as exc:
+                    raise InvalidResponse(f"{what}: not a tar archive: {exc}") from None
+                uncompressed = stream.finish()
             if diff_ids is not None and uncompressed != diff_ids[index]:
                 raise InvalidResponse(f"{what}: uncompressed digest {uncompressed}, the config says {diff_ids[index]}")
         return len(flat.seen)

@@ -42,6 +42,7 @@ class LayerStream(io.RawIOBase):
 
     def __init__(self, chunks: Iterable[bytes | bytearray | memoryview], what: str = "layer") -> None:
         super().__init__()
+        self._source = chunks
         self._chunks: Iterator[bytes | bytearray | memoryview] = iter(chunks)
         self._what = what
         self._kind: str | None = None
@@ -53,6 +54,14 @@ class LayerStream(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    def close(self) -> None:
+        """Release the compressed source too (an abandoned download frees its connection)."""
+        for source in (self._chunks, self._source):
+            release = getattr(source, "close", None)
+            if release is not None:
+                release()
+        super().close()
 
     def _more_input(self) -> bool:
         for chunk in self._chunks:

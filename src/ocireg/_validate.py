@@ -69,10 +69,12 @@ def _check_image(
     config: ImageConfig | None = None
     try:
         data = bytearray()
-        for chunk in open_blob(manifest.config):
-            data += chunk
-            if len(data) > config_limit:
-                raise RemoteError(f"config is larger than {config_limit} bytes")
+        with LayerStream(open_blob(manifest.config), "config") as stream:  # closes the download early too
+            while chunk := stream.read(1 << 16):
+                data += chunk
+                if len(data) > config_limit:
+                    raise RemoteError(f"config is larger than {config_limit} bytes")
+            stream.finish()
         config = ImageConfig.parse(bytes(data), limit=config_limit)
     except RemoteError as exc:
         report.problems.append(f"config {manifest.config.digest}: {exc}")
@@ -85,8 +87,8 @@ def _check_image(
     for i, layer in enumerate(manifest.layers):
         what = f"layer {i + 1} {layer.digest}"
         try:
-            stream = LayerStream(open_blob(layer), what)
-            uncompressed = stream.finish()
+            with LayerStream(open_blob(layer), what) as stream:
+                uncompressed = stream.finish()
         except RemoteError as exc:
             report.problems.append(f"{what}: {exc}")
             continue

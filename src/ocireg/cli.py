@@ -299,7 +299,7 @@ class _Context:
     credentials: Credentials | None
     progress: Progress = field(default_factory=NullProgress)
     transports: dict[bool, Transport] = field(default_factory=dict)
-    registries: dict[tuple[str, bool], Registry] = field(default_factory=dict)
+    registries: dict[tuple[str, bool, bool], Registry] = field(default_factory=dict)
     _config: RegistryConfig | None = None
 
     # --- output ---
@@ -346,19 +346,24 @@ class _Context:
             self.transports[insecure] = _LoggingTransport(inner, self.stderr) if self.args.debug else inner
         return self.transports[insecure]
 
-    def registry(self, host: str, insecure: bool = False) -> Registry:
-        """One client per registry host for the whole command (https first; see _scheme)."""
+    def registry(self, host: str, insecure: bool = False, *, mirror: bool = False) -> Registry:
+        """One client per registry host for the whole command (https first; see _scheme).
+
+        A mirror gets the credentials stored for it, never those given on the command
+        line: they belong to the registry the user named.
+        """
         host = api_host(host)
         insecure = insecure or self.args.insecure or self.config.is_insecure(host)
-        key = (host, insecure)
+        key = (host, insecure, mirror)
         if key not in self.registries:
-            credentials: Credentials | CredentialProvider = self.credentials or DockerConfigStore()
+            credentials: Credentials | CredentialProvider = (
+                self.credentials if self.credentials is not None and not mirror else DockerConfigStore())
             self.registries[key] = Registry(host, credentials=credentials, transport=self.transport(insecure),
                                             insecure=insecure, progress=self.progress, config=self.config)
         return self.registries[key]
 
     def open_source(self, source: PullSource) -> Registry:
-        return self.registry(source.reference.api_host, source.insecure)
+        return self.registry(source.reference.api_host, source.insecure, mirror=source.mirror)
 
     def pull(self, arg: RefArg) -> tuple[Registry, Reference]:
         """Where to read ``arg``: short names on the search registries, then mirrors, in order."""
@@ -407,7 +412,7 @@ class _Context:
         return None
 
     def challenge_scheme(self, host: str) -> str | None:
-        for (name, _), registry in self.registries.items():
+        for (name, _, _), registry in self.registries.items():
             challenge = registry.session.auth.challenge
             if host in (name, registry.host) and challenge is not None:
                 return challenge.scheme
