@@ -266,28 +266,30 @@ def test_copy_of_an_index_brings_every_child_and_skips_what_is_there(
     assert str(dest.manifest_digest(repo, "again")) == seed.index.digest
 
 
-def test_copy_filtered_to_one_platform_makes_a_new_index(
+def test_copy_of_one_platform_copies_its_manifest_digest_kept(
     client: Registry, reg: RegistryInstance, dest: Registry, second_registry: RegistryInstance
 ) -> None:
     seed = seeded(reg)
     arm = seed.index.children[1]  # linux/arm64/v8
     repo = fresh_repo("copy/filtered")
     window = LogWindow(second_registry)
+    # As skopeo and crane: one platform is that child manifest itself, its digest kept.
     result = client.copy(seed.repo, "index", dest, repo, "arm64", platforms=["linux/arm64"])
-    assert result.digest_changed is True
-    assert str(result.descriptor.digest) != seed.index.digest
+    assert result.digest_changed is False and result.platform_child is True
+    assert str(result.descriptor.digest) == arm.digest
     served = dest.manifest(repo, "arm64")
-    assert served.digest == result.descriptor.digest
-    assert isinstance(served.document, ocireg.Index)
-    assert [str(d.digest) for d in served.document.manifests] == [arm.digest]
-    assert served.document.manifests[0].platform == ocireg.Platform(
-        os="linux", architecture="arm64", variant="v8")
-    assert dest.manifest(repo, arm.digest).body == arm.manifest
+    assert served.body == arm.manifest
     # Only that child's blobs travelled; the other platforms are absent.
     assert len(upload_starts(window.entries(), repo)) == len(arm.blobs)
     for other in (c for c in seed.index.children if c.digest != arm.digest):
         with pytest.raises(ocireg.ManifestUnknown):
             dest.manifest(repo, other.digest)
+    # Several platforms: a new index of those children, whose digest differs (and says so).
+    both = client.copy(seed.repo, "index", dest, repo, "two", platforms=["linux/arm64", "linux/amd64"])
+    assert both.digest_changed is True and str(both.descriptor.digest) != seed.index.digest
+    index = dest.manifest(repo, "two").document
+    assert isinstance(index, ocireg.Index)
+    assert [str(d.digest) for d in index.manifests] == [c.digest for c in seed.index.children[:2]]
 
 
 # --- chunked upload ------------------------------------------------------------------

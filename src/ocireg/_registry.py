@@ -638,7 +638,10 @@ class Registry:
         """skopeo's inspect view (see :mod:`ocireg._inspect`); an index lists its platforms
         unless ``platform`` picks one.  ``tags`` lists the repository's tags (one more request)."""
         top = self.manifest(repo, reference)
-        result = self.manifest(repo, reference, platform=platform) if platform is not None else top
+        result = top
+        wanted = parse_platform_arg(platform)
+        if wanted is not None and isinstance(top.document, Index):
+            result = self.manifest(repo, ep.resolve_platform(top, wanted))
         listed = sorted(self.tags(repo, auto_paginate=True).tags) if tags else None
         shown = name or f"{self.host}/{repo}"
         if isinstance(result.document, Index):

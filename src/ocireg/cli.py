@@ -29,7 +29,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from . import __version__
 from ._auth import CredentialProvider, Credentials
@@ -178,8 +178,15 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                        help="read the password (or token) from standard input")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line (exit 2) like every other failure."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: error: {_one_line(message)} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="A client for OCI / Docker registries. REF is an image reference as docker "
                     "takes it: alpine, ghcr.io/o/r:tag, localhost:5000/x@sha256:...",
