@@ -394,11 +394,11 @@ class _Context:
 
         return found[first_available(candidates, probe)]
 
-    def push(self, arg: RefArg) -> tuple[Registry, Reference]:
+    def push(self, arg: RefArg, purpose: str = "a write") -> tuple[Registry, Reference]:
         """Where a write to ``arg`` goes: the primary location, never a mirror."""
         candidates = self.config.candidates(arg.text)
         if len(candidates) > 1:
-            raise InvalidArgument(f"{arg.text}: a short name is ambiguous for a write; give the registry "
+            raise InvalidArgument(f"{arg.text}: a short name is ambiguous for {purpose}; give the registry "
                                   f"(one of {', '.join(c.registry for c in candidates)})")
         target = self.config.push_target(candidates[0])
         return self.registry(target.reference.api_host, target.insecure), target.reference
@@ -499,7 +499,7 @@ def _tags(ctx: _Context) -> None:
     arg: RefArg = ctx.args.repo
     if arg.ref.tag is not None or arg.ref.digest is not None:
         raise InvalidArgument(f"{arg.familiar}: tags takes a repository, without a tag or digest")
-    registry, ref = ctx.push(arg)  # listing asks the registry itself, not a mirror
+    registry, ref = ctx.push(arg, "listing tags")  # the registry itself, not a mirror (as skopeo)
     listing = registry.tags(ref.repository, auto_paginate=True)
     if ctx.args.json:
         ctx.emit_json({"name": listing.name or ref.repository, "tags": list(listing.tags)})
