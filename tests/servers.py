@@ -115,6 +115,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def _serve(self) -> None:
+        owner = self.server.owner
+        owner.begin()
+        try:
+            self._answer()
+        finally:
+            owner.end()
+
+    def _answer(self) -> None:
         length = self.headers.get("Content-Length")
         if length is not None:
             body = self.rfile.read(int(length))
@@ -192,6 +200,9 @@ class RouteServer:
         self.routes: dict[str, Route] = {}
         self.requests: list[Received] = []
         self.connections = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        """The most requests being answered at once (concurrent transfers)."""
         self.errors: list[str] = []
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -213,6 +224,15 @@ class RouteServer:
     def record(self, received: Received) -> None:
         with self._lock:
             self.requests.append(received)
+
+    def begin(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def end(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def __enter__(self) -> RouteServer:
         self._thread.start()

@@ -20,13 +20,16 @@ from . import _media as media
 from ._async import AsyncResponseStream, AsyncTransport, run_flow_async
 from ._auth import CredentialProvider, Credentials, Scope
 from ._challenge import Challenge, parse_challenges
+from ._client import AsyncRegistry, Registry
 from ._credentials import DockerConfigStore, login, logout
 from ._digest import Digest, DigestVerifier, verify_bytes
+from ._discovery import default_async_transport, default_transport
 from ._driver import run_flow
 from ._endpoints import ManifestInfo, ManifestResult
 from ._errors import (
     AuthenticationError,
     BlobUnknown,
+    Cancelled,
     ConnectError,
     Denied,
     DigestMismatch,
@@ -39,6 +42,7 @@ from ._errors import (
     InvalidPlatform,
     InvalidReference,
     InvalidResponse,
+    LocalFileError,
     MalformedHeader,
     ManifestUnknown,
     NameUnknown,
@@ -57,7 +61,23 @@ from ._errors import (
     Unsupported,
     UsageError,
 )
-from ._flow import Close, Effect, Flow, ReadBody
+from ._flow import (
+    Acquire,
+    BlobBody,
+    Call,
+    Close,
+    Effect,
+    Emit,
+    Flow,
+    Gate,
+    Now,
+    Parallel,
+    ReadBody,
+    Release,
+    Sink,
+    Sleep,
+    StreamBody,
+)
 from ._http import Headers, Origin, Request, Response, header_value, redact_url
 from ._layout import OCILayout
 from ._link import Link, parse_link
@@ -71,7 +91,7 @@ from ._manifest import (
     parse_manifest,
 )
 from ._reference import Reference
-from ._registry import CopyResult, Listing, PullResult, RawResponse, Registry, default_transport
+from ._results import CopyResult, Listing, PullResult, RawResponse
 from ._session import Limits, Session
 from ._transport import ResponseStream, Transport
 from ._upload import PushedBlob
@@ -79,10 +99,15 @@ from ._upload import PushedBlob
 __version__ = "0.1.0"
 
 __all__ = [
+    "Acquire",
+    "AsyncRegistry",
     "AsyncResponseStream",
     "AsyncTransport",
     "AuthenticationError",
+    "BlobBody",
     "BlobUnknown",
+    "Call",
+    "Cancelled",
     "Challenge",
     "Close",
     "ConnectError",
@@ -97,8 +122,10 @@ __all__ = [
     "DockerConfigStore",
     "Document",
     "Effect",
+    "Emit",
     "ErrorDetail",
     "Flow",
+    "Gate",
     "Headers",
     "Index",
     "InsecureRequestError",
@@ -112,6 +139,7 @@ __all__ = [
     "Limits",
     "Link",
     "Listing",
+    "LocalFileError",
     "MalformedHeader",
     "Manifest",
     "ManifestInfo",
@@ -119,8 +147,10 @@ __all__ = [
     "ManifestUnknown",
     "NameUnknown",
     "NotFound",
+    "Now",
     "OCILayout",
     "Origin",
+    "Parallel",
     "Platform",
     "PlatformNotFound",
     "ProtocolError",
@@ -132,6 +162,7 @@ __all__ = [
     "Reference",
     "Registry",
     "RegistryError",
+    "Release",
     "RemoteError",
     "Request",
     "Response",
@@ -141,6 +172,9 @@ __all__ = [
     "SchemaV1Manifest",
     "Scope",
     "Session",
+    "Sink",
+    "Sleep",
+    "StreamBody",
     "TooManyRequests",
     "Transport",
     "TransportError",
@@ -148,6 +182,7 @@ __all__ = [
     "Unauthorized",
     "Unsupported",
     "UsageError",
+    "default_async_transport",
     "default_transport",
     "header_value",
     "login",

@@ -25,9 +25,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ._http import redact_url
+
 __all__ = [
     "AuthenticationError",
     "BlobUnknown",
+    "Cancelled",
     "ConnectError",
     "Denied",
     "DigestMismatch",
@@ -40,6 +43,7 @@ __all__ = [
     "InvalidPlatform",
     "InvalidReference",
     "InvalidResponse",
+    "LocalFileError",
     "MalformedHeader",
     "ManifestUnknown",
     "NameUnknown",
@@ -108,6 +112,21 @@ class PlatformNotFound(UsageError, LookupError):
     """No entry of an index matches the requested platform."""
 
 
+class LocalFileError(UsageError, OSError):
+    """A local file or directory could not be read or written (disk full, permissions).
+
+    Carries the ``errno`` and ``filename`` of the :class:`OSError` behind it.
+    """
+
+
+class Cancelled(UsageError):
+    """The operation was abandoned: a sibling transfer failed, or the caller stopped it.
+
+    Thrown into the flows still running beside a failed one, so that they cancel
+    their uploads and abort their files; the failure that caused it is what escapes.
+    """
+
+
 # --- the registry's or the network's failures -----------------------------------
 
 
@@ -115,18 +134,18 @@ class RemoteError(RegistryError):
     """The registry, its token server or the network failed."""
 
 
-class TransportError(RemoteError):
+class TransportError(RemoteError, OSError):
     """The request could not be completed at the HTTP level.
 
     Raised by transports, and the only kind of exception a transport may raise.
     """
 
 
-class ConnectError(TransportError):
+class ConnectError(TransportError, ConnectionError):
     """The connection could not be established (refused, DNS, TLS handshake)."""
 
 
-class TransportTimeout(TransportError):
+class TransportTimeout(TransportError, TimeoutError):
     """The connect or read timeout fired."""
 
 
@@ -253,3 +272,23 @@ class TooManyRequests(ResponseError):
     ) -> None:
         super().__init__(message, status=status, method=method, url=url, errors=errors)
         self.retry_after = retry_after
+
+
+def translate_transport_error(exc: BaseException, url: str) -> RegistryError:
+    """This package's error for a transport failure.
+
+    Transports signal failures with builtin exceptions (see :mod:`ocireg._transport`):
+    ``TimeoutError``, ``ConnectionError``, any other ``OSError``.  Classes of another
+    copy of ocireg (a transport written against the installed package, used by a
+    vendored copy) subclass those builtins too, so they are recognised here.
+    """
+    if isinstance(exc, RegistryError):
+        return exc
+    where = redact_url(url)
+    text = str(exc)
+    message = text if where in text else f"{where}: {text or type(exc).__name__}"
+    if isinstance(exc, TimeoutError):
+        return TransportTimeout(message)
+    if isinstance(exc, ConnectionError):
+        return ConnectError(message)
+    return ProtocolError(message)

@@ -25,7 +25,9 @@ from typing import IO, Any
 
 from . import __version__
 from ._auth import CredentialProvider, Credentials
+from ._client import Registry
 from ._credentials import DockerConfigStore, login, logout
+from ._driver import DEFAULT_JOBS
 from ._endpoints import ManifestResult
 from ._errors import InvalidArgument, RegistryError, TransportError
 from ._files import atomic_write
@@ -33,7 +35,6 @@ from ._http import Request, Response, is_loopback_netloc, redact_url
 from ._manifest import Descriptor, Manifest, Platform
 from ._progress import NullProgress, Progress, open_progress
 from ._reference import Reference, api_host, validate_registry
-from ._registry import Registry
 from ._transport import Transport
 
 __all__ = ["main"]
@@ -108,10 +109,22 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                        help="trust the CA certificates in this file")
     group.add_argument("--timeout", type=float, metavar="SECONDS", default=default(DEFAULT_TIMEOUT),
                        help=f"connect and read timeout (default {DEFAULT_TIMEOUT:g})")
+    group.add_argument("-j", "--jobs", type=_positive_int, metavar="N", default=default(DEFAULT_JOBS),
+                       help=f"blobs transferred at once by pull, push and copy (default {DEFAULT_JOBS})")
     group.add_argument("-u", "--username", default=default(None),
                        help="user name (overrides the stored credentials; needs --password-stdin)")
     group.add_argument("--password-stdin", action="store_true", default=default(False),
                        help="read the password (or token) from standard input")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give at least 1")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -227,7 +240,7 @@ class _Context:
 
         def client(url: str) -> Registry:
             return Registry(url, credentials=credentials, transport=transport,
-                            insecure=self.args.insecure, progress=self.progress)
+                            insecure=self.args.insecure, progress=self.progress, jobs=self.args.jobs)
 
         if not self.args.insecure or is_loopback_netloc(host):
             return client(host)  # https, or plain HTTP on loopback (as crane does)
@@ -260,7 +273,7 @@ def _make_transport(args: argparse.Namespace) -> Transport:
         from ocireg_urllib3 import Urllib3Transport
 
         return Urllib3Transport(**options)
-    from ._registry import default_transport
+    from ._discovery import default_transport
 
     return default_transport(**options)
 
