@@ -1,6 +1,6 @@
 """Transport conformance: one suite, run over every built-in transport.
 
-Each test takes ``transport_factory`` (urllib3, then h11) and talks to the local
+Each test takes ``transport_factory`` (urllib3, h11, the stdlib one) and talks to the local
 servers of ``servers.py`` only: a keep-alive ``http.server`` for well-formed HTTP,
 a raw scripted socket server for truncation, bad framing, resets and stalls.  The
 promise checked is the one in ``ocireg._transport``: requests go out as given,
@@ -25,6 +25,7 @@ from ocireg._errors import ConnectError, ProtocolError, TransportError, Transpor
 from ocireg._flow import Flow, read_body
 from ocireg._http import Request, Response
 from ocireg._transport import ResponseStream, Transport
+from conftest import TRANSPORTS, make_transport
 from ocireg_h11 import H11Transport
 from ocireg_urllib3 import Urllib3Transport
 from servers import (
@@ -43,11 +44,6 @@ from servers import (
 
 Factory = Callable[..., Transport]
 
-TRANSPORTS: dict[str, Callable[..., Transport]] = {
-    "urllib3": Urllib3Transport,
-    "h11": H11Transport,
-}
-
 DOCKER_HUB_CHALLENGE = (
     'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
     'scope="repository:library/alpine:pull"'
@@ -65,15 +61,14 @@ def _no_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name.lower(), raising=False)
 
 
-@pytest.fixture(params=sorted(TRANSPORTS))
+@pytest.fixture(params=TRANSPORTS)
 def transport_factory(request: pytest.FixtureRequest) -> Iterator[Factory]:
     """Builds transports of one kind (short read timeout); closes them all afterwards."""
     made: list[Transport] = []
-    cls = TRANSPORTS[request.param]
 
     def make(**options: Any) -> Transport:
         options.setdefault("read_timeout", 0.5)
-        transport = cls(**options)
+        transport: Transport = make_transport(request.param, **options)
         made.append(transport)
         return transport
 

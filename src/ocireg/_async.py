@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Protocol, TypeVar, runtime_checkable
 
-from ._errors import RegistryError
+from ._errors import RegistryError, transport_errors
 from ._flow import Close, Effect, Flow, ReadBody
 from ._http import Request, Response
+from ._transport import adopt_response
 
 __all__ = ["AsyncResponseStream", "AsyncTransport", "run_flow_async"]
 
@@ -49,16 +50,18 @@ async def _read_limited(stream: AsyncResponseStream, limit: int) -> bytes:
 
 async def _perform(effect: Effect, transport: AsyncTransport) -> object:
     if isinstance(effect, Request):
-        return await transport.send(effect)
+        with transport_errors(effect.url):
+            return adopt_response(await transport.send(effect), effect)
     stream: AsyncResponseStream = effect.response.stream
-    if isinstance(effect, ReadBody):
-        try:
-            return await _read_limited(stream, effect.limit)
-        finally:
+    with transport_errors(effect.response.request.url):
+        if isinstance(effect, ReadBody):
+            try:
+                return await _read_limited(stream, effect.limit)
+            finally:
+                await stream.close()
+        if isinstance(effect, Close):
             await stream.close()
-    if isinstance(effect, Close):
-        await stream.close()
-        return None
+            return None
     raise TypeError(f"unknown effect {effect!r}")  # pragma: no cover - the union is closed
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TypeVar
 
-from ._errors import RegistryError
+from ._errors import RegistryError, transport_errors
 from ._flow import Close, Effect, Flow, ReadBody
 from ._http import Request, Response
-from ._transport import ResponseStream, Transport
+from ._transport import ResponseStream, Transport, adopt_response
 
 __all__ = ["CHUNK_SIZE", "iter_body", "read_limited", "run_flow"]
 
@@ -43,27 +43,35 @@ def iter_body(response: Response, chunk_size: int = CHUNK_SIZE) -> Generator[mem
     consume it (hash it, write it, send it) before moving on.
     """
     stream: ResponseStream = response.stream
+    url = response.request.url
     buf = bytearray(chunk_size)
     view = memoryview(buf)
     try:
-        while n := stream.readinto(view):
+        while True:
+            with transport_errors(url):
+                n = stream.readinto(view)
+            if not n:
+                break
             yield view[:n]
     finally:
-        stream.close()
+        with transport_errors(url):
+            stream.close()
 
 
 def _perform(effect: Effect, transport: Transport) -> object:
     if isinstance(effect, Request):
-        return transport.send(effect)
-    if isinstance(effect, ReadBody):
-        stream: ResponseStream = effect.response.stream
-        try:
-            return read_limited(stream, effect.limit)
-        finally:
-            stream.close()
-    if isinstance(effect, Close):
-        effect.response.stream.close()
-        return None
+        with transport_errors(effect.url):
+            return adopt_response(transport.send(effect), effect)
+    with transport_errors(effect.response.request.url):
+        if isinstance(effect, ReadBody):
+            stream: ResponseStream = effect.response.stream
+            try:
+                return read_limited(stream, effect.limit)
+            finally:
+                stream.close()
+        if isinstance(effect, Close):
+            effect.response.stream.close()
+            return None
     raise TypeError(f"unknown effect {effect!r}")  # pragma: no cover - the union is closed
 
 
