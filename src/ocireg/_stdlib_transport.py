@@ -310,10 +310,10 @@ class HTTPClientTransport:
             _write_body(conn, request, where)
         except _SendFailed as failed:
             conn.close()
-            exc = failed.__cause__
-            if reused and isinstance(exc, ConnectionError):
-                raise _Stale from exc
-            raise _network_error(exc, where) from exc
+            cause = failed.__cause__
+            if reused and isinstance(cause, ConnectionError):
+                raise _Stale from cause
+            raise _network_error(cause, where) from cause
         except BaseException:  # the body iterable's own verdict: pass it on as it is
             conn.close()
             raise

@@ -13,17 +13,33 @@ import h11
 
 from ocireg import ConnectError, Origin, ProtocolError, TransportError, TransportTimeout
 
-__all__ = ["Connection", "StaleConnection", "cause", "network_error", "open_connection"]
+__all__ = [
+    "NETWORK_ERRORS",
+    "Connection",
+    "SendFailed",
+    "StaleConnection",
+    "cause",
+    "network_error",
+    "open_connection",
+]
 
 RECV_SIZE = 1 << 20
 """One large recv() per wait: the driver reads 1 MiB at a time, so should we."""
+
+
+# What a socket, ssl or h11 may raise once connected; everything else is the caller's.
+NETWORK_ERRORS = (OSError, ValueError, h11.ProtocolError)
 
 
 class StaleConnection(Exception):
     """A reused connection died before any byte of the answer: the server had closed it."""
 
 
-def network_error(exc: BaseException, where: str) -> TransportError:
+class SendFailed(Exception):
+    """Sending a request body failed; the network's error is the ``__cause__``."""
+
+
+def network_error(exc: BaseException | None, where: str) -> TransportError:
     """The ocireg error for a failure on an established connection."""
     if isinstance(exc, TransportError):
         return exc
@@ -36,7 +52,7 @@ def network_error(exc: BaseException, where: str) -> TransportError:
     return ProtocolError(f"{where}: {type(exc).__name__}: {exc}")
 
 
-def cause(exc: BaseException) -> BaseException | None:
+def cause(exc: BaseException | None) -> BaseException | None:
     """What to chain a translated error to: nothing that may quote a header value."""
     return None if isinstance(exc, h11.LocalProtocolError | ValueError) else exc
 
@@ -86,12 +102,27 @@ class Connection:
         for piece in self.h11.send_with_data_passthrough(event) or ():
             self.sock.sendall(piece)
 
-    def write_body(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
+    def write_body(self, chunks: Iterable[bytes | bytearray | memoryview] | None) -> None:
+        """Send each chunk, or the end of the body for ``None``.
+
+        A failure to send (or h11 refusing more than ``Content-Length``) is a
+        ``SendFailed`` from its cause, so that what the iterable itself raises
+        stays apart whatever its class.
+        """
+        if chunks is None:
+            self._send_guarded(h11.EndOfMessage())
+            return
         for chunk in chunks:
             if chunk:
                 # h11 only measures a chunk and hands it back to us (passthrough), so
                 # a view of the caller's buffer is sent as it is, without a bytes copy.
-                self.write(h11.Data(data=cast(bytes, chunk)))
+                self._send_guarded(h11.Data(data=cast(bytes, chunk)))
+
+    def _send_guarded(self, event: h11.Event) -> None:
+        try:
+            self.write(event)
+        except NETWORK_ERRORS as exc:
+            raise SendFailed from exc
 
     def receive(self) -> bytes:
         """One recv() fed to h11; ``b""`` is the end of the stream."""

@@ -12,7 +12,6 @@ from ocireg import (
     ConnectError,
     Origin,
     ProtocolError,
-    RegistryError,
     Request,
     Response,
     TransportError,
@@ -20,7 +19,15 @@ from ocireg import (
     redact_url,
 )
 
-from ._connection import Connection, StaleConnection, cause, network_error, open_connection
+from ._connection import (
+    NETWORK_ERRORS,
+    Connection,
+    SendFailed,
+    StaleConnection,
+    cause,
+    network_error,
+    open_connection,
+)
 
 __all__ = ["H11Transport"]
 
@@ -33,13 +40,10 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 """A body sent as one piece (iterating a bytearray would give ints, not chunks)."""
 
-# What a socket, ssl or h11 may raise once connected; everything else is the caller's.
-_NETWORK_ERRORS = (OSError, ValueError, h11.ProtocolError)
-
 
 class H11Transport:
-    """Sends requests over HTTP/1.1 with h11, keeping up to ``max_idle_per_origin``
-    idle connections per (scheme, host, port).
+    """Sends requests over HTTP/1.1 with h11, keeping up to ``pool_size`` idle
+    connections per (scheme, host, port).
 
     ``open_timeout`` bounds connecting (TCP and TLS), ``read_timeout`` each wait for
     bytes (and each write).  ``ca_file`` replaces the system CA store;
@@ -54,11 +58,11 @@ class H11Transport:
         read_timeout: float = 5,
         ca_file: str | None = None,
         insecure: bool = False,
-        max_idle_per_origin: int = 4,
+        pool_size: int = 4,
     ) -> None:
         self._open_timeout = open_timeout
         self._read_timeout = read_timeout
-        self._max_idle = max_idle_per_origin
+        self._max_idle = pool_size
         # Built once: loading the CA store is the expensive part of a TLS context.
         self._tls = ssl.create_default_context(cafile=ca_file)
         if insecure:
@@ -135,28 +139,31 @@ class H11Transport:
 
     def _exchange(self, conn: Connection, request: Request) -> Response:
         where = f"{request.method} {redact_url(request.url)}"
+        # Three steps, each with its own handler: what the body iterable raises (a
+        # source's own verdict, whatever its class) must stay apart from the network's.
         try:
-            conn.write(_head(request))
+            conn.write(request_head(request))
+        except NETWORK_ERRORS as exc:
+            raise _failure(conn, exc, where) from cause(exc)
+        try:
             if isinstance(request.body, _BYTES_LIKE):
                 conn.write_body((request.body,))
             elif request.body is not None:
                 conn.write_body(request.body)
-            conn.write(h11.EndOfMessage())
+            conn.write_body(None)
+        except SendFailed as failed:
+            error = failed.__cause__
+            raise _failure(conn, error, where) from cause(error)
+        except BaseException:  # the body iterable failed: the connection is mid-request
+            conn.close()
+            raise
+        try:
             head = _read_head(conn, where)
         except StaleConnection:
             conn.close()
             raise
-        except RegistryError:  # raised by the request body (a source's own verdict): pass it on
-            conn.close()
-            raise
-        except _NETWORK_ERRORS as exc:
-            conn.close()
-            if conn.reused and isinstance(exc, ConnectionError) and not conn.answered:
-                raise StaleConnection from exc  # reset or broken pipe on a reused socket
-            raise network_error(exc, where) from cause(exc)
-        except BaseException:  # the body iterable failed: the connection is mid-request
-            conn.close()
-            raise
+        except NETWORK_ERRORS as exc:
+            raise _failure(conn, exc, where) from cause(exc)
         headers = tuple(
             (name.decode("latin-1"), value.decode("latin-1"))
             for name, value in head.headers.raw_items()
@@ -167,6 +174,14 @@ class H11Transport:
             request=request,
             stream=_Stream(self, conn, where),
         )
+
+
+def _failure(conn: Connection, exc: BaseException | None, where: str) -> Exception:
+    """Close ``conn`` after ``exc``; a reset on a reused socket is a StaleConnection."""
+    conn.close()
+    if conn.reused and isinstance(exc, ConnectionError) and not conn.answered:
+        return StaleConnection()  # reset or broken pipe on a reused socket
+    return network_error(exc, where)
 
 
 def _read_head(conn: Connection, where: str) -> h11.Response:
@@ -182,7 +197,7 @@ def _read_head(conn: Connection, where: str) -> h11.Response:
             raise ProtocolError(f"{where}: connection closed before the response")
 
 
-def _head(request: Request) -> h11.Request:
+def request_head(request: Request) -> h11.Request:
     """The h11 request head: the caller's headers, plus Host and framing if missing."""
     parts = urllib.parse.urlsplit(request.url)
     target = parts.path or "/"
@@ -237,7 +252,7 @@ class _Stream:
             return False
         try:
             event = conn.next_event()
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             self._drop()
             raise network_error(exc, self._where) from cause(exc)
         if isinstance(event, h11.Data):
