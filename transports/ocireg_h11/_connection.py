@@ -11,50 +11,11 @@ from typing import cast
 
 import h11
 
-from ocireg import ConnectError, Origin, ProtocolError, TransportError, TransportTimeout
+from ocireg import ConnectError, Origin, ProtocolError, TransportTimeout
 
-__all__ = [
-    "NETWORK_ERRORS",
-    "Connection",
-    "SendFailed",
-    "StaleConnection",
-    "cause",
-    "network_error",
-    "open_connection",
-]
+from ._messages import NETWORK_ERRORS, RECV_SIZE, SendFailed
 
-RECV_SIZE = 1 << 20
-"""One large recv() per wait: the driver reads 1 MiB at a time, so should we."""
-
-
-# What a socket, ssl or h11 may raise once connected; everything else is the caller's.
-NETWORK_ERRORS = (OSError, ValueError, h11.ProtocolError)
-
-
-class StaleConnection(Exception):
-    """A reused connection died before any byte of the answer: the server had closed it."""
-
-
-class SendFailed(Exception):
-    """Sending a request body failed; the network's error is the ``__cause__``."""
-
-
-def network_error(exc: BaseException | None, where: str) -> TransportError:
-    """The ocireg error for a failure on an established connection."""
-    if isinstance(exc, TransportError):
-        return exc
-    if isinstance(exc, builtins.TimeoutError):  # socket.timeout
-        return TransportTimeout(f"{where}: read timed out")
-    if isinstance(exc, h11.LocalProtocolError | ValueError):
-        # Our side refused to encode the request; the text may quote a header value
-        # (a credential), so it is not repeated, and callers chain with ``cause``.
-        return ProtocolError(f"{where}: the request cannot be encoded (invalid header?)")
-    return ProtocolError(f"{where}: {type(exc).__name__}: {exc}")
-
-
-def cause(exc: BaseException | None) -> BaseException | None:
-    """What to chain a translated error to: nothing that may quote a header value."""
-    return None if isinstance(exc, h11.LocalProtocolError | ValueError) else exc
+__all__ = ["Connection", "open_connection"]
 
 
 def open_connection(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ssl
 import threading
-import urllib.parse
 
 import h11
 
@@ -15,30 +13,25 @@ from ocireg import (
     Request,
     Response,
     TransportError,
-    header_value,
     redact_url,
 )
 
-from ._connection import (
+from ._connection import Connection, open_connection
+from ._messages import (
+    BYTES_LIKE,
+    DRAIN_LIMIT,
     NETWORK_ERRORS,
-    Connection,
     SendFailed,
     StaleConnection,
     cause,
     network_error,
-    open_connection,
+    replayable,
+    request_head,
+    response_headers,
+    tls_context,
 )
 
 __all__ = ["H11Transport"]
-
-_DRAIN_LIMIT = 64 * 1024
-"""Unread bytes worth draining to keep a connection; past this, dropping it is cheaper."""
-
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-"""Methods whose empty body is announced with ``Content-Length: 0``, as http.client does."""
-
-_BYTES_LIKE = (bytes, bytearray, memoryview)
-"""A body sent as one piece (iterating a bytearray would give ints, not chunks)."""
 
 
 class H11Transport:
@@ -63,12 +56,7 @@ class H11Transport:
         self._open_timeout = open_timeout
         self._read_timeout = read_timeout
         self._max_idle = pool_size
-        # Built once: loading the CA store is the expensive part of a TLS context.
-        self._tls = ssl.create_default_context(cafile=ca_file)
-        if insecure:
-            self._tls.check_hostname = False
-            self._tls.verify_mode = ssl.CERT_NONE
-        self._tls.set_alpn_protocols(["http/1.1"])
+        self._tls = tls_context(ca_file, insecure)
         self._idle: dict[Origin, list[Connection]] = {}
         self._lock = threading.Lock()
 
@@ -130,7 +118,7 @@ class H11Transport:
             # The server closed the idle connection as we reused it: nothing of the
             # request was answered, so one more try on a fresh connection is safe --
             # if the body can be sent again (an iterator is already partly consumed).
-            if not (request.body is None or isinstance(request.body, _BYTES_LIKE)):
+            if not replayable(request):
                 raise ProtocolError(
                     f"{redact_url(request.url)}: connection closed by the server "
                     "before the response"
@@ -146,7 +134,7 @@ class H11Transport:
         except NETWORK_ERRORS as exc:
             raise _failure(conn, exc, where) from cause(exc)
         try:
-            if isinstance(request.body, _BYTES_LIKE):
+            if isinstance(request.body, BYTES_LIKE):
                 conn.write_body((request.body,))
             elif request.body is not None:
                 conn.write_body(request.body)
@@ -164,13 +152,9 @@ class H11Transport:
             raise
         except NETWORK_ERRORS as exc:
             raise _failure(conn, exc, where) from cause(exc)
-        headers = tuple(
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in head.headers.raw_items()
-        )
         return Response(
             status=head.status_code,
-            headers=headers,
+            headers=response_headers(head),
             request=request,
             stream=_Stream(self, conn, where),
         )
@@ -195,34 +179,6 @@ def _read_head(conn: Connection, where: str) -> h11.Response:
             return event
         elif not isinstance(event, h11.InformationalResponse):
             raise ProtocolError(f"{where}: connection closed before the response")
-
-
-def request_head(request: Request) -> h11.Request:
-    """The h11 request head: the caller's headers, plus Host and framing if missing."""
-    parts = urllib.parse.urlsplit(request.url)
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    headers = list(request.headers)
-    if header_value(headers, "host") is None:
-        host = parts.hostname or ""
-        host = f"[{host}]" if ":" in host else host
-        default = 443 if parts.scheme.lower() == "https" else 80
-        port = parts.port or default
-        headers.insert(0, ("Host", host if port == default else f"{host}:{port}"))
-    framed = header_value(headers, "content-length") or header_value(headers, "transfer-encoding")
-    if framed is None:
-        if isinstance(request.body, _BYTES_LIKE):
-            headers.append(("Content-Length", str(memoryview(request.body).nbytes)))
-        elif request.body is not None:
-            headers.append(("Transfer-Encoding", "chunked"))
-        elif request.method.upper() in _BODY_METHODS:
-            headers.append(("Content-Length", "0"))
-    return h11.Request(
-        method=request.method.encode("ascii"),
-        target=target.encode("ascii"),
-        headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-    )
 
 
 class _Stream:
@@ -269,7 +225,7 @@ class _Stream:
         self._leftover = memoryview(b"")
         drained = 0
         try:
-            while drained <= _DRAIN_LIMIT and self._next_data():
+            while drained <= DRAIN_LIMIT and self._next_data():
                 drained += len(self._leftover)
         except TransportError:
             return  # the connection is already dropped
