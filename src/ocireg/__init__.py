@@ -23,6 +23,7 @@ from ._auth import CredentialProvider, Credentials, Scope
 from ._challenge import Challenge, parse_challenges
 from ._credentials import DockerConfigStore, login, logout
 from ._digest import Digest, DigestVerifier, verify_bytes
+from ._discovery import default_async_transport
 from ._driver import run_flow
 from ._endpoints import ManifestInfo, ManifestResult
 from ._errors import (
@@ -152,6 +153,7 @@ __all__ = [
     "Unauthorized",
     "Unsupported",
     "UsageError",
+    "default_async_transport",
     "default_transport",
     "header_value",
     "login",

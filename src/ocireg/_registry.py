@@ -19,6 +19,7 @@ from typing import Any, BinaryIO, Protocol, TypeVar
 from . import _endpoints as ep
 from ._auth import CredentialProvider, Credentials, Scope
 from ._digest import Digest, verified_chunks
+from ._discovery import default_transport
 from ._driver import iter_body, run_flow
 from ._errors import BlobUnknown, InvalidArgument, UsageError
 from ._files import atomic_write, file_digest
@@ -47,26 +48,6 @@ T = TypeVar("T")
 
 IN_MEMORY_BLOB_LIMIT = 256 << 20
 """Largest blob :meth:`Registry.blob` returns as bytes; beyond, stream it to a file."""
-
-
-def default_transport(
-    *, open_timeout: float = 2, read_timeout: float = 5, ca_file: str | None = None, insecure: bool = False
-) -> Transport:
-    """urllib3 when it is installed, else h11, else an error naming the extra to install."""
-    try:
-        from ocireg_urllib3 import Urllib3Transport
-    except ImportError:
-        pass
-    else:
-        return Urllib3Transport(open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=insecure)
-    try:
-        from ocireg_h11 import H11Transport
-    except ImportError:
-        raise UsageError(
-            "no HTTP transport is installed: pip install 'ocireg[urllib3]' or 'ocireg[h11]', "
-            "or pass transport="
-        ) from None
-    return H11Transport(open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=insecure)
 
 
 def _registry_url(url: str) -> str:
