@@ -22,11 +22,15 @@ Failures are signalled with **builtin exceptions only**, so that a transport wor
 with any copy of the core, a vendored one included:
 
 * ``ConnectionError``: no connection (refused, unreachable, DNS, proxy, TLS
-  handshake or certificate), or a fresh connection reset before the response head;
+  handshake or certificate): the request was not sent;
 * ``TimeoutError``: the connect or a read timeout fired;
 * any other ``OSError``: the peer broke HTTP (a malformed head, a truncated body,
-  bad chunked framing, a reset mid-body).  A truncated body must raise from
-  ``readinto``, never look like a clean end.
+  bad chunked framing, a close or reset before or during the answer).  A truncated
+  body must raise from ``readinto``, never look like a clean end.
+
+(A ``ConnectionResetError`` that escapes is a ``ConnectionError`` and is reported
+as a connect failure; the shipped transports raise :class:`~ocireg.ProtocolError`
+for a reset after the request went out, since the server may have acted on it.)
 
 Every exception of the library underneath is translated into one of these, and no
 message quotes a header value (it may be a credential).  ocireg's own
