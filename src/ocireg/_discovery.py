@@ -73,6 +73,14 @@ def available_transports(*, asynchronous: bool = False) -> list[str]:
     return names if asynchronous else [*names, STDLIB]
 
 
+def _options(
+    open_timeout: float, read_timeout: float, ca_file: str | None, insecure: bool, pool_size: int
+) -> dict[str, Any]:
+    """The keyword options every transport class takes."""
+    return {"open_timeout": open_timeout, "read_timeout": read_timeout, "ca_file": ca_file,
+            "insecure": insecure, "pool_size": pool_size}
+
+
 def _pick(group: str, name: str | None, options: dict[str, Any], *, asynchronous: bool) -> Any:
     """A transport of ``group``: the one named, else the first preferred that imports, else None."""
     registered = _registered(group)
@@ -106,13 +114,7 @@ def default_transport(
     pool_size: int = 4,
 ) -> Transport:
     """A blocking transport: ``name``'s, else urllib3, h11 or the standard library's."""
-    options: dict[str, Any] = {
-        "open_timeout": open_timeout,
-        "read_timeout": read_timeout,
-        "ca_file": ca_file,
-        "insecure": insecure,
-        "pool_size": pool_size,
-    }
+    options = _options(open_timeout, read_timeout, ca_file, insecure, pool_size)
     if name == STDLIB:
         return HTTPClientTransport(**options)
     transport: Transport | None = _pick(GROUP, name, options, asynchronous=False)
@@ -129,13 +131,7 @@ def default_async_transport(
     pool_size: int = 4,
 ) -> AsyncTransport:
     """An asyncio transport: ``name``'s, else h11's; there is no standard-library one."""
-    options: dict[str, Any] = {
-        "open_timeout": open_timeout,
-        "read_timeout": read_timeout,
-        "ca_file": ca_file,
-        "insecure": insecure,
-        "pool_size": pool_size,
-    }
+    options = _options(open_timeout, read_timeout, ca_file, insecure, pool_size)
     transport: AsyncTransport | None = _pick(ASYNC_GROUP, name, options, asynchronous=True)
     if transport is None:
         raise UsageError(

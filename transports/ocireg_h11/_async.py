@@ -31,6 +31,8 @@ from ._messages import (
     DRAIN_LIMIT,
     NETWORK_ERRORS,
     RECV_SIZE,
+    CycleState,
+    IdlePool,
     SendFailed,
     StaleConnection,
     cause,
@@ -47,19 +49,16 @@ _CLOSE_WAIT = 1.0
 """How long closing a connection may wait for the TLS close to finish."""
 
 
-class _Connection:
-    """A stream pair and its h11 client state; ``reused`` once it served a full exchange."""
+class _Connection(CycleState):
+    """A stream pair and its h11 client state."""
 
     def __init__(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, origin: Origin, read_timeout: float
     ) -> None:
+        super().__init__(origin)
         self.reader = reader
         self.writer = writer
-        self.origin = origin
         self.read_timeout = read_timeout
-        self.h11 = h11.Connection(h11.CLIENT)
-        self.reused = False
-        self.answered = False  # a byte of the current answer arrived: never retry after it
 
     async def write(self, event: h11.Event) -> None:
         for piece in self.h11.send_with_data_passthrough(event) or ():
@@ -109,9 +108,6 @@ class _Connection:
                 assert isinstance(event, h11.Event)
                 return event
 
-    def can_reuse(self) -> bool:
-        return self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE
-
     def looks_dropped(self) -> bool:
         """Whether an idle connection is unusable: closed, at its end, or holding bytes
         nobody asked for (nothing may arrive on an idle keep-alive connection)."""
@@ -149,17 +145,14 @@ class AsyncH11Transport:
     ) -> None:
         self._open_timeout = open_timeout
         self._read_timeout = read_timeout
-        self._max_idle = pool_size
         self._tls = tls_context(ca_file, insecure)
-        # One event loop, and no await between taking a connection and using it: no lock.
-        self._idle: dict[Origin, list[_Connection]] = {}
+        self._pool: IdlePool[_Connection] = IdlePool(pool_size)
 
     # --- the pool -------------------------------------------------------------------
 
     async def _checkout(self, origin: Origin) -> _Connection:
         while True:
-            idle = self._idle.get(origin)
-            conn = idle.pop() if idle else None
+            conn = self._pool.take(origin)
             if conn is None:
                 return await self._connect(origin)
             if not conn.looks_dropped():
@@ -186,20 +179,11 @@ class AsyncH11Transport:
 
     async def _release(self, conn: _Connection) -> None:
         """Pool ``conn`` if h11 says it can start a new cycle, else close it."""
-        if conn.can_reuse():
-            conn.h11.start_next_cycle()
-            conn.reused = True
-            conn.answered = False
-            idle = self._idle.setdefault(conn.origin, [])
-            if len(idle) < self._max_idle:
-                idle.append(conn)
-                return
-        await conn.close()
+        if not (conn.next_cycle() and self._pool.put(conn.origin, conn)):
+            await conn.close()
 
     async def close(self) -> None:
-        conns = [conn for idle in self._idle.values() for conn in idle]
-        self._idle.clear()
-        for conn in conns:
+        for conn in self._pool.clear():
             await conn.close()
 
     async def __aenter__(self) -> AsyncH11Transport:

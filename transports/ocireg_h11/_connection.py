@@ -13,7 +13,7 @@ import h11
 
 from ocireg import ConnectError, Origin, ProtocolError, TransportTimeout
 
-from ._messages import NETWORK_ERRORS, RECV_SIZE, SendFailed
+from ._messages import NETWORK_ERRORS, RECV_SIZE, CycleState, SendFailed
 
 __all__ = ["Connection", "open_connection"]
 
@@ -47,15 +47,12 @@ def open_connection(
     return Connection(sock, origin)
 
 
-class Connection:
-    """A socket and its h11 client state; ``reused`` once it served a full exchange."""
+class Connection(CycleState):
+    """A socket and its h11 client state."""
 
     def __init__(self, sock: socket.socket, origin: Origin) -> None:
+        super().__init__(origin)
         self.sock = sock
-        self.origin = origin
-        self.h11 = h11.Connection(h11.CLIENT)
-        self.reused = False
-        self.answered = False  # a byte of the current answer arrived: never retry after it
 
     def write(self, event: h11.Event) -> None:
         # The passthrough form hands body chunks back uncopied, so a 1 MiB chunk
@@ -103,10 +100,6 @@ class Connection:
             else:
                 assert isinstance(event, h11.Event)
                 return event
-
-    def can_reuse(self) -> bool:
-        """Whether the exchange finished cleanly on both sides (keep-alive allowed)."""
-        return self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE
 
     def looks_dropped(self) -> bool:
         """Whether an idle connection is unusable.

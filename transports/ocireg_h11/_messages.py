@@ -1,21 +1,26 @@
 """What both h11 transports share, free of I/O: request heads, answer headers, TLS
-settings, the translation of failures, and the rules of a safe retry."""
+settings, the translation of failures, the rules of keep-alive and of a safe retry,
+and the pool of idle connections."""
 
 from __future__ import annotations
 
 import builtins
 import ssl
+import threading
 import urllib.parse
+from typing import Generic, TypeVar
 
 import h11
 
-from ocireg import ProtocolError, Request, TransportError, TransportTimeout, header_value
+from ocireg import Origin, ProtocolError, Request, TransportError, TransportTimeout, header_value
 
 __all__ = [
     "BYTES_LIKE",
     "DRAIN_LIMIT",
     "NETWORK_ERRORS",
     "RECV_SIZE",
+    "CycleState",
+    "IdlePool",
     "SendFailed",
     "StaleConnection",
     "cause",
@@ -37,6 +42,63 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 BYTES_LIKE = (bytes, bytearray, memoryview)
 """A body sent as one piece (iterating a bytearray would give ints, not chunks)."""
+
+
+class CycleState:
+    """The h11 client state of one connection, whatever carries its bytes."""
+
+    def __init__(self, origin: Origin) -> None:
+        self.origin = origin
+        self.h11 = h11.Connection(h11.CLIENT)
+        self.reused = False  # it served a full exchange before this one
+        self.answered = False  # a byte of the current answer arrived: never retry after it
+
+    def next_cycle(self) -> bool:
+        """Ready the connection for another request; False if it cannot be kept
+        (the exchange did not finish cleanly on both sides, or keep-alive is off)."""
+        if self.h11.our_state is not h11.DONE or self.h11.their_state is not h11.DONE:
+            return False
+        self.h11.start_next_cycle()
+        self.reused = True
+        self.answered = False
+        return True
+
+
+C = TypeVar("C")
+
+
+class IdlePool(Generic[C]):
+    """Idle connections per origin, at most ``size`` each; thread-safe.
+
+    It only keeps them: checking that one still lives, opening and closing them is
+    the transport's.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._idle: dict[Origin, list[C]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, origin: Origin) -> C | None:
+        with self._lock:
+            idle = self._idle.get(origin)
+            return idle.pop() if idle else None
+
+    def put(self, origin: Origin, conn: C) -> bool:
+        """Keep ``conn``; False when the origin has ``size`` already (close it then)."""
+        with self._lock:
+            idle = self._idle.setdefault(origin, [])
+            if len(idle) >= self._size:
+                return False
+            idle.append(conn)
+            return True
+
+    def clear(self) -> list[C]:
+        """Forget every idle connection; the caller closes them."""
+        with self._lock:
+            conns = [conn for idle in self._idle.values() for conn in idle]
+            self._idle.clear()
+        return conns
 
 
 def replayable(request: Request) -> bool:

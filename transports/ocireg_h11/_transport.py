@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import h11
 
 from ocireg import (
@@ -21,6 +19,7 @@ from ._messages import (
     BYTES_LIKE,
     DRAIN_LIMIT,
     NETWORK_ERRORS,
+    IdlePool,
     SendFailed,
     StaleConnection,
     cause,
@@ -55,18 +54,14 @@ class H11Transport:
     ) -> None:
         self._open_timeout = open_timeout
         self._read_timeout = read_timeout
-        self._max_idle = pool_size
         self._tls = tls_context(ca_file, insecure)
-        self._idle: dict[Origin, list[Connection]] = {}
-        self._lock = threading.Lock()
+        self._pool: IdlePool[Connection] = IdlePool(pool_size)
 
     # --- the pool -------------------------------------------------------------------
 
     def _checkout(self, origin: Origin) -> Connection:
         while True:
-            with self._lock:
-                idle = self._idle.get(origin)
-                conn = idle.pop() if idle else None
+            conn = self._pool.take(origin)
             if conn is None:
                 return self._connect(origin)
             if not conn.looks_dropped():
@@ -81,22 +76,11 @@ class H11Transport:
 
     def _release(self, conn: Connection) -> None:
         """Pool ``conn`` if h11 says it can start a new cycle, else close it."""
-        if conn.can_reuse():
-            conn.h11.start_next_cycle()
-            conn.reused = True
-            conn.answered = False
-            with self._lock:
-                idle = self._idle.setdefault(conn.origin, [])
-                if len(idle) < self._max_idle:
-                    idle.append(conn)
-                    return
-        conn.close()
+        if not (conn.next_cycle() and self._pool.put(conn.origin, conn)):
+            conn.close()
 
     def close(self) -> None:
-        with self._lock:
-            conns = [conn for idle in self._idle.values() for conn in idle]
-            self._idle.clear()
-        for conn in conns:
+        for conn in self._pool.clear():
             conn.close()
 
     def __enter__(self) -> H11Transport:
