@@ -10,7 +10,8 @@ private.  Layers, from the bottom:
   driven by :func:`run_flow` or any loop of your own (see :mod:`ocireg.flows`);
 * the blocking driver :class:`Registry`;
 * transports: anything with ``send(request) -> Response`` (:class:`Transport`);
-  ``ocireg_urllib3`` and ``ocireg_h11`` ship with it.
+  :class:`HTTPClientTransport` (standard library) is in the core, ``ocireg_urllib3``
+  and ``ocireg_h11`` ship beside it and are found through entry points.
 
 Every exception raised derives from :class:`RegistryError`; see ``ocireg._errors``
 for the promise of what can escape.
@@ -60,6 +61,7 @@ from ._errors import (
     Unauthorized,
     Unsupported,
     UsageError,
+    translate_transport_error,
 )
 from ._flow import (
     Acquire,
@@ -93,6 +95,7 @@ from ._manifest import (
 from ._reference import Reference
 from ._results import CopyResult, Listing, PullResult, RawResponse
 from ._session import Limits, Session
+from ._stdlib_transport import HTTPClientTransport
 from ._transport import ResponseStream, Transport
 from ._upload import PushedBlob
 
@@ -126,6 +129,7 @@ __all__ = [
     "ErrorDetail",
     "Flow",
     "Gate",
+    "HTTPClientTransport",
     "Headers",
     "Index",
     "InsecureRequestError",
@@ -194,5 +198,6 @@ __all__ = [
     "redact_url",
     "run_flow",
     "run_flow_async",
+    "translate_transport_error",
     "verify_bytes",
 ]

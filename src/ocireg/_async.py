@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ._digest import DigestVerifier
-from ._driver import DEFAULT_JOBS, NEW_WORK, CancelScope, SourceError, as_response, local_error
-from ._errors import Cancelled, RegistryError, translate_transport_error
+from ._driver import DEFAULT_JOBS, NEW_WORK, CancelScope, SourceError, local_error
+from ._errors import Cancelled, RegistryError, translate_transport_error, transport_errors
 from ._flow import (
     Acquire,
     BlobBody,
@@ -34,6 +34,7 @@ from ._flow import (
 )
 from ._http import Request, Response
 from ._progress import NullProgress, Progress
+from ._transport import adopt_response
 
 __all__ = ["AsyncResponseStream", "AsyncRunner", "AsyncTransport", "aiter_body", "run_flow_async"]
 
@@ -58,15 +59,6 @@ class AsyncTransport(Protocol):
     async def close(self) -> None: ...
 
 
-async def _stream_op(url: str, op: Any) -> Any:
-    try:
-        return await op
-    except RegistryError:
-        raise
-    except OSError as exc:
-        raise translate_transport_error(exc, url) from exc
-
-
 async def _read_limited(response: Response, limit: int) -> bytes:
     """At most ``limit + 1`` bytes, as the blocking driver reads them."""
     stream: AsyncResponseStream = response.stream
@@ -74,7 +66,8 @@ async def _read_limited(response: Response, limit: int) -> bytes:
     view = memoryview(buf)
     out = bytearray()
     while len(out) <= limit:
-        n = await _stream_op(response.request.url, stream.readinto(view[: min(len(buf), limit + 1 - len(out))]))
+        with transport_errors(response.request.url):
+            n = await stream.readinto(view[: min(len(buf), limit + 1 - len(out))])
         if n == 0:
             break
         out += view[:n]
@@ -87,10 +80,15 @@ async def aiter_body(response: Response, chunk_size: int = CHUNK_SIZE) -> AsyncI
     url = response.request.url
     view = memoryview(bytearray(chunk_size))
     try:
-        while n := await _stream_op(url, stream.readinto(view)):
+        while True:
+            with transport_errors(url):
+                n = await stream.readinto(view)
+            if not n:
+                break
             yield view[:n]
     finally:
-        await _stream_op(url, stream.close())
+        with transport_errors(url):
+            await stream.close()
 
 
 def _gate_lock(gate: Any) -> asyncio.Lock:
@@ -172,9 +170,11 @@ class AsyncRunner:
             try:
                 return await _read_limited(effect.response, effect.limit)
             finally:
-                await _stream_op(effect.response.request.url, effect.response.stream.close())
+                with transport_errors(effect.response.request.url):
+                    await effect.response.stream.close()
         if isinstance(effect, Close):
-            await _stream_op(effect.response.request.url, effect.response.stream.close())
+            with transport_errors(effect.response.request.url):
+                await effect.response.stream.close()
             return None
         if isinstance(effect, StreamBody):
             return await self._stream_into(effect)
@@ -228,7 +228,7 @@ class AsyncRunner:
             raise translate_transport_error(exc, request.url) from exc
         if source.error is not None:
             raise source.error
-        return as_response(raw, request)
+        return adopt_response(raw, request)
 
     async def _body_chunks(self, body: BlobBody, source: SourceError) -> AsyncIterator[Any]:
         """The bytes of ``body`` as the transport will send them: checked, reported, cancellable."""

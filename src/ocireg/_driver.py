@@ -17,7 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ._digest import DigestVerifier, verified_chunks
-from ._errors import Cancelled, LocalFileError, RegistryError, translate_transport_error
+from ._errors import (
+    Cancelled,
+    LocalFileError,
+    RegistryError,
+    translate_transport_error,
+    transport_errors,
+)
 from ._flow import (
     Acquire,
     BlobBody,
@@ -34,7 +40,7 @@ from ._flow import (
 )
 from ._http import Request, Response
 from ._progress import NullProgress, Progress
-from ._transport import ResponseStream, Transport
+from ._transport import ResponseStream, Transport, adopt_response
 
 __all__ = [
     "CHUNK_SIZE",
@@ -43,7 +49,6 @@ __all__ = [
     "CancelScope",
     "Runner",
     "SourceError",
-    "as_response",
     "iter_body",
     "local_error",
     "read_limited",
@@ -89,24 +94,14 @@ class CancelScope:
             raise Cancelled("cancelled: another transfer of this operation failed")
 
 
-def _stream_op(url: str, op: Callable[[], T]) -> T:
-    """``op()`` on a transport object, its failures as this package's errors."""
-    try:
-        return op()
-    except RegistryError:
-        raise
-    except OSError as exc:
-        raise translate_transport_error(exc, url) from exc
-
-
 def read_limited(stream: ResponseStream, limit: int, url: str = "") -> bytes:
     """At most ``limit + 1`` bytes of ``stream`` (one more tells the core it was too big)."""
     buf = bytearray(min(limit + 1, CHUNK_SIZE))
     view = memoryview(buf)
     out = bytearray()
     while len(out) <= limit:
-        part = view[:min(len(buf), limit + 1 - len(out))]
-        n = _stream_op(url, lambda: stream.readinto(part))  # noqa: B023 - called at once
+        with transport_errors(url):
+            n = stream.readinto(view[:min(len(buf), limit + 1 - len(out))])
         if n == 0:
             break
         out += view[:n]
@@ -124,10 +119,15 @@ def iter_body(response: Response, chunk_size: int = CHUNK_SIZE) -> Generator[mem
     buf = bytearray(chunk_size)
     view = memoryview(buf)
     try:
-        while n := _stream_op(url, lambda: stream.readinto(view)):
+        while True:
+            with transport_errors(url):
+                n = stream.readinto(view)
+            if not n:
+                break
             yield view[:n]
     finally:
-        _stream_op(url, stream.close)
+        with transport_errors(url):
+            stream.close()
 
 
 class SourceError:
@@ -135,14 +135,6 @@ class SourceError:
     (a corrupt layout blob, a short file) even when the transport reports it otherwise."""
 
     error: BaseException | None = None
-
-
-def as_response(raw: Any, request: Request) -> Response:
-    """A transport's answer as this copy's :class:`Response` (a transport may be written
-    against another copy of ocireg: only ``status``, ``headers`` and ``stream`` count)."""
-    if isinstance(raw, Response) and raw.request is request:
-        return raw
-    return Response(int(raw.status), tuple((str(k), str(v)) for k, v in raw.headers), request, raw.stream)
 
 
 class Runner:
@@ -223,9 +215,11 @@ class Runner:
             try:
                 return read_limited(response.stream, effect.limit, response.request.url)
             finally:
-                _stream_op(response.request.url, response.stream.close)
+                with transport_errors(response.request.url):
+                    response.stream.close()
         if isinstance(effect, Close):
-            _stream_op(effect.response.request.url, effect.response.stream.close)
+            with transport_errors(effect.response.request.url):
+                effect.response.stream.close()
             return None
         if isinstance(effect, StreamBody):
             return self._stream_into(effect)
@@ -279,7 +273,7 @@ class Runner:
             raise translate_transport_error(exc, request.url) from exc
         if source.error is not None:  # a transport that swallowed the body's failure
             raise source.error
-        return as_response(raw, request)
+        return adopt_response(raw, request)
 
     def _body_chunks(self, body: BlobBody, source: SourceError) -> Iterator[Any]:
         """The bytes of ``body`` as the transport will send them: checked, reported, cancellable."""

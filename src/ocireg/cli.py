@@ -7,8 +7,9 @@ operation fails, 2 for a usage error.  Credentials come from ``--username`` /
 ``--password-stdin``, else from the container tools' files
 (:class:`~ocireg.DockerConfigStore`); none is ever printed.
 
-Standard library only: the transports are imported when a command runs, and
-progress bars use ``tqdm`` only if it is installed (see :mod:`ocireg._progress`).
+Standard library only: the transport is found when a command runs (see
+:mod:`ocireg._discovery`), and progress bars use ``tqdm`` only if it is installed
+(see :mod:`ocireg._progress`).
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from . import __version__
 from ._auth import CredentialProvider, Credentials
 from ._client import Registry
 from ._credentials import DockerConfigStore, login, logout
+from ._discovery import default_transport
 from ._driver import DEFAULT_JOBS
 from ._endpoints import ManifestResult
-from ._errors import InvalidArgument, RegistryError, TransportError
+from ._errors import InvalidArgument, RegistryError, TransportError, UsageError
 from ._files import atomic_write
 from ._http import Request, Response, is_loopback_netloc, redact_url
 from ._manifest import Descriptor, Manifest, Platform
@@ -101,8 +103,9 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                        help="no progress and no messages, only data and errors")
     group.add_argument("--debug", action="store_true", default=default(False),
                        help="log requests (credentials redacted) and print tracebacks on stderr")
-    group.add_argument("--transport", choices=("urllib3", "h11"), default=default(None),
-                       help="HTTP transport (default: urllib3 if installed, else h11)")
+    group.add_argument("--transport", metavar="NAME", default=default(None),
+                       help="HTTP transport: urllib3, h11, stdlib or another registered one "
+                            "(default: urllib3 if installed, else h11, else stdlib)")
     group.add_argument("--insecure", action="store_true", default=default(False),
                        help="allow plain HTTP or unverified TLS for the named registries")
     group.add_argument("--ca-file", metavar="PEM", default=default(None),
@@ -265,17 +268,10 @@ def _make_transport(args: argparse.Namespace) -> Transport:
         "open_timeout": args.timeout, "read_timeout": args.timeout,
         "ca_file": args.ca_file, "insecure": args.insecure,
     }
-    if args.transport == "h11":
-        from ocireg_h11 import H11Transport
-
-        return H11Transport(**options)
-    if args.transport == "urllib3":
-        from ocireg_urllib3 import Urllib3Transport
-
-        return Urllib3Transport(**options)
-    from ._discovery import default_transport
-
-    return default_transport(**options)
+    try:
+        return default_transport(args.transport, pool_size=args.jobs, **options)
+    except UsageError as exc:  # an unknown or uninstalled --transport
+        raise _Usage(str(exc)) from None
 
 
 class _LoggingTransport:
