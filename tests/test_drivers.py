@@ -51,7 +51,7 @@ class Driven:
     def close(self) -> None:
         if self.loop is None:
             assert isinstance(self.client, ocireg.Registry)
-            self.client.close()
+            self.client.transport.close()  # the test's own transport: the client does not own it
         else:
             assert isinstance(self.client, ocireg.AsyncRegistry)
             self.loop.run_until_complete(self.client.aclose())

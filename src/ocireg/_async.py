@@ -11,8 +11,9 @@ iterables or async iterables of chunks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ._digest import DigestVerifier
@@ -74,7 +75,7 @@ async def _read_limited(response: Response, limit: int) -> bytes:
     return bytes(out)
 
 
-async def aiter_body(response: Response, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[memoryview]:
+async def aiter_body(response: Response, chunk_size: int = CHUNK_SIZE) -> AsyncGenerator[memoryview, None]:
     """The body in views of one reused buffer (valid until the next); closes it at the end."""
     stream: AsyncResponseStream = response.stream
     url = response.request.url
@@ -89,6 +90,16 @@ async def aiter_body(response: Response, chunk_size: int = CHUNK_SIZE) -> AsyncI
     finally:
         with transport_errors(url):
             await stream.close()
+
+
+async def _local_async(function: Callable[..., Any], *args: Any) -> Any:
+    """Local file work in a worker thread, so the event loop never waits on a disk."""
+    try:
+        return await asyncio.to_thread(function, *args)
+    except RegistryError:
+        raise
+    except OSError as exc:
+        raise local_error(exc) from exc
 
 
 def _gate_lock(gate: Any) -> asyncio.Lock:
@@ -179,12 +190,7 @@ class AsyncRunner:
         if isinstance(effect, StreamBody):
             return await self._stream_into(effect)
         if isinstance(effect, Call):
-            try:
-                return await asyncio.to_thread(effect.function, *effect.args)
-            except RegistryError:
-                raise
-            except OSError as exc:
-                raise local_error(exc) from exc
+            return await _local_async(effect.function, *effect.args)
         if isinstance(effect, Parallel):
             return await self._parallel(effect)
         if isinstance(effect, Acquire):
@@ -255,9 +261,10 @@ class AsyncRunner:
     async def _chunks_of(self, body: BlobBody) -> AsyncIterator[Any]:
         if body.relay is not None:
             verifier = DigestVerifier(body.digest, body.size)
-            async for chunk in aiter_body(body.relay):
-                verifier.update(chunk)
-                yield chunk
+            async with contextlib.aclosing(aiter_body(body.relay)) as relayed:
+                async for chunk in relayed:
+                    verifier.update(chunk)
+                    yield chunk
             verifier.finish()
             return
         chunks = iter(body)  # checked against the digest by BlobBody itself
@@ -275,27 +282,24 @@ class AsyncRunner:
         if key:
             progress.start(key, effect.size, 0)
         try:
-            try:
-                await asyncio.to_thread(sink.open)
-            except OSError as exc:
-                raise local_error(exc) from exc
-            async for chunk in aiter_body(effect.response):
-                self.scope.check()
-                verifier.update(chunk)
-                try:
-                    sink.write(chunk)
-                except OSError as exc:
-                    raise local_error(exc) from exc
-                if key:
-                    progress.advance(key, len(chunk))
-            verifier.finish()
-            try:
-                committed = await asyncio.to_thread(sink.commit)
-            except OSError as exc:
-                raise local_error(exc) from exc
+            async with contextlib.aclosing(aiter_body(effect.response)) as body:
+                self.scope.check()  # the response is held: cancel here, so it is closed
+                await _local_async(sink.open)
+                async for chunk in body:
+                    self.scope.check()
+                    verifier.update(chunk)
+                    try:
+                        sink.write(chunk)
+                    except OSError as exc:
+                        raise local_error(exc) from exc
+                    if key:
+                        progress.advance(key, len(chunk))
+                verifier.finish()
+                committed = await _local_async(sink.commit)
         except BaseException:
             sink.abort()
-            await effect.response.stream.close()
+            with contextlib.suppress(RegistryError), transport_errors(effect.response.request.url):
+                await effect.response.stream.close()  # also when the body was never started
             raise
         finally:
             if key:

@@ -10,6 +10,7 @@ flows cancelled when one fails.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -65,7 +66,7 @@ DEFAULT_JOBS = 4
 
 _GATE_LOCK = threading.Lock()
 
-NEW_WORK = (Request, StreamBody, Parallel, Sleep)
+NEW_WORK = (Request, Parallel, Sleep)
 """Effects that start work: a cancelled flow is stopped before them, never before it
 closes what it already holds."""
 
@@ -312,14 +313,13 @@ class Runner:
         Returns what the sink's ``commit`` returns (a path, the bytes)."""
         verifier = DigestVerifier(effect.digest, effect.size)
         sink, progress, key = effect.sink, self.progress, effect.key
+        body = iter_body(effect.response)
         if key:
             progress.start(key, effect.size, 0)
         try:
-            try:
-                sink.open()
-            except OSError as exc:
-                raise local_error(exc) from exc
-            for chunk in iter_body(effect.response):
+            self.scope.check()  # the response is held: cancel here, not before, so it is closed
+            _local(sink.open)
+            for chunk in body:
                 self.scope.check()
                 verifier.update(chunk)
                 _local(sink.write, chunk)
@@ -329,9 +329,12 @@ class Runner:
             committed = _local(sink.commit)
         except BaseException:
             sink.abort()
-            effect.response.stream.close()
+            # The failure that got here is the one to report, not a failed close.
+            with contextlib.suppress(RegistryError), transport_errors(effect.response.request.url):
+                effect.response.stream.close()  # also when the body was never started
             raise
         finally:
+            body.close()
             if key:
                 progress.finish(key)
         return committed
