@@ -6,7 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from ocireg import InvalidConfig, Reference, RegistryBlocked, RemoteError, UsageError
+from ocireg import (
+    InvalidConfig,
+    Reference,
+    RegistryBlocked,
+    RemoteError,
+    Request,
+    Response,
+    UsageError,
+    run_flow,
+)
+from ocireg._flow import Flow, call
 from ocireg._regconf import PullSource, RegistryConfig, first_available, is_short_name
 
 MIRRORS = """
@@ -188,21 +198,38 @@ def test_oversized_file_is_not_read(tmp_path: Path) -> None:
         RegistryConfig.load(big, home=tmp_path, system_dir=tmp_path / "none", environ={})
 
 
+class NoNetwork:
+    """A transport for flows that must not send anything."""
+
+    def send(self, request: Request, /) -> Response:
+        raise AssertionError(f"unexpected request {request.url}")
+
+    def close(self) -> None:
+        pass
+
+
 def test_first_available_moves_on_past_remote_failures_only() -> None:
     tried: list[str] = []
 
-    def probe(name: str) -> None:
+    def check(name: str) -> None:
         tried.append(name)
         if name != "third":
             raise RemoteError(f"{name} is down")
 
-    assert first_available(["first", "second", "third"], probe) == "third"
+    def probe(name: str) -> Flow[None]:
+        # The failure is raised by the driver performing an effect, and thrown into the flow.
+        return call(check, name)
+
+    assert run_flow(first_available(["first", "second", "third"], probe), NoNetwork()) == "third"
     assert tried == ["first", "second", "third"]
     with pytest.raises(RemoteError, match=r"last is down \(also tried: first: first is down\)"):
-        first_available(["first", "last"], lambda n: probe(n) if n != "x" else None)
+        run_flow(first_available(["first", "last"], probe), NoNetwork())
 
     def refuse(name: str) -> None:
+        tried.append(name)
         raise UsageError("bad argument")
 
+    tried.clear()
     with pytest.raises(UsageError):
-        first_available(["first", "second"], refuse)
+        run_flow(first_available(["first", "second"], lambda name: call(refuse, name)), NoNetwork())
+    assert tried == ["first"]  # a mistake of the caller's is not tried elsewhere

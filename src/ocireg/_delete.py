@@ -19,22 +19,15 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import _image as ops
 from . import _media as media
 from ._auth import Scope
 from ._digest import Digest
-from ._endpoints import (
-    delete_manifest,
-    head_manifest,
-    manifest_digest,
-    put_manifest,
-    tags_page,
-    tags_url,
-)
+from ._endpoints import delete_manifest, head_manifest, manifest_digest, put_manifest
 from ._errorbody import expect
 from ._errors import ResponseError
-from ._flow import Flow, close
+from ._flow import Flow, close, now
 from ._manifest import Descriptor, Manifest
-from ._paginate import Pagination
 from ._reference import validate_repository, validate_tag
 from ._session import Session
 from ._upload import push_blob
@@ -59,20 +52,15 @@ class TagDeleted:
     """``"delete-by-tag"`` or ``"throwaway-manifest"``."""
 
 
-def tags_sharing(session: Session, repo: str, digest: Digest, *, except_tag: str | None = None,
-                 now: float) -> Flow[tuple[str, ...]]:
+def tags_sharing(session: Session, repo: str, digest: Digest, *,
+                 except_tag: str | None = None) -> Flow[tuple[str, ...]]:
     """The tags of ``repo`` (other than ``except_tag``) whose manifest is ``digest``.
 
-    One tag list, then a HEAD per tag: a repository's tags are not indexed by digest.
+    Every tag with its digest (a HEAD each, asked at once): a repository's tags are
+    not indexed by digest.
     """
-    pagination = Pagination(tags_url(session, repo), max_pages=session.limits.max_pages)
-    found: list[str] = []
-    while (url := pagination.next_request()) is not None:
-        page = yield from tags_page(session, repo, url, now=now)
-        for tag in pagination.feed(page):
-            if tag != except_tag and (yield from manifest_digest(session, repo, tag, now=now)) == digest:
-                found.append(tag)
-    return tuple(found)
+    listing = yield from ops.tags(session, repo, with_digests=True, auto_paginate=True)
+    return tuple(tag for tag in listing.items if tag != except_tag and listing.digests.get(tag) == digest)
 
 
 def _throwaway(unique: str) -> Manifest:
@@ -81,7 +69,7 @@ def _throwaway(unique: str) -> Manifest:
 
 
 def delete_tag(
-    session: Session, repo: str, tag: str, *, now: float, token: Callable[[], str] = lambda: secrets.token_hex(16),
+    session: Session, repo: str, tag: str, *, token: Callable[[], str] = lambda: secrets.token_hex(16),
 ) -> Flow[TagDeleted]:
     """Remove ``repo:tag`` and no other tag; the manifest stays under its other tags.
 
@@ -89,10 +77,12 @@ def delete_tag(
     """
     repo = validate_repository(repo)
     validate_tag(tag)
-    info = yield from head_manifest(session, repo, tag, now=now)
-    digest = info.digest if info is not None else (yield from manifest_digest(session, repo, tag, now=now))
+    info = yield from head_manifest(session, repo, tag, now=(yield from now()))
+    digest = info.digest if info is not None else (yield from manifest_digest(session, repo, tag,
+                                                                              now=(yield from now())))
     request = session.request("DELETE", f"/v2/{repo}/manifests/{tag}")
-    response = yield from session.send(request, scopes=(Scope("repository", repo, ("delete",)),), now=now)
+    response = yield from session.send(request, scopes=(Scope("repository", repo, ("delete",)),),
+                                       now=(yield from now()))
     if response.status in (200, 202, 204):
         yield from close(response)
         return TagDeleted(digest, "delete-by-tag")
@@ -104,7 +94,7 @@ def delete_tag(
     throwaway = _throwaway(json.dumps({"tag": tag, "nonce": token()}))
     config = throwaway.config
     yield from push_blob(session, repo, config, lambda offset, length: [EMPTY_CONFIG[offset:offset + length]],
-                         now=now)
-    yield from put_manifest(session, repo, tag, throwaway.raw, throwaway.media_type, now=now)
-    yield from delete_manifest(session, repo, throwaway.digest, now=now)
+                         now=(yield from now()))
+    yield from put_manifest(session, repo, tag, throwaway.raw, throwaway.media_type, now=(yield from now()))
+    yield from delete_manifest(session, repo, throwaway.digest, now=(yield from now()))
     return TagDeleted(digest, "throwaway-manifest")

@@ -22,14 +22,18 @@ from __future__ import annotations
 import posixpath
 import tarfile
 from collections.abc import Callable, Iterable, Sequence
-from typing import IO
+from typing import IO, Protocol, cast
 
+from . import _image as ops
 from ._digest import Digest
-from ._errors import InvalidArgument, InvalidResponse
-from ._manifest import Descriptor
+from ._errors import InvalidArgument, InvalidResponse, UsageError
+from ._flow import Flow
+from ._inspect import ImageConfig, image_config
+from ._manifest import Descriptor, Index, Manifest, Platform
+from ._session import Session
 from ._unpack import LayerStream
 
-__all__ = ["MAX_ENTRIES", "UnsafeLayer", "export_layers"]
+__all__ = ["MAX_ENTRIES", "UnsafeLayer", "export_layers", "image_to_export"]
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -37,6 +41,12 @@ MAX_ENTRIES = 4_000_000
 MAX_PATH = 4096
 
 Chunks = Iterable[bytes | bytearray | memoryview]
+
+
+class Writable(Protocol):
+    """Where the tar goes: a binary file, or an :class:`~ocireg._files.AtomicFile`."""
+
+    def write(self, data: bytes, /) -> object: ...
 
 
 class UnsafeLayer(InvalidResponse):
@@ -132,10 +142,26 @@ class _Flattener:
                 self.implicit.add(parent)
 
 
+def image_to_export(session: Session, repo: str, reference: str | Digest,
+                    platform: str | Platform | None = None) -> Flow[tuple[Manifest, ImageConfig]]:
+    """The image manifest to flatten and its config (whose ``diff_ids`` check the layers).
+
+    An index needs ``platform``; the layers themselves are streamed by the caller,
+    since :mod:`tarfile` reads them as files (see :meth:`ocireg.Registry.export`).
+    """
+    result = yield from ops.manifest(session, repo, reference, platform)
+    if isinstance(result.document, Index):
+        raise UsageError(f"{repo}:{reference} is an index: pick a platform to export")
+    if not isinstance(result.document, Manifest):
+        raise UsageError(f"{repo}: a {result.media_type} cannot be exported")
+    config = yield from image_config(session, repo, result.document)
+    return result.document, config
+
+
 def export_layers(
     layers: Sequence[Descriptor],
     open_layer: Callable[[Descriptor], Chunks],
-    out: IO[bytes],
+    out: Writable,
     *,
     diff_ids: Sequence[Digest] | None = None,
     max_entries: int = MAX_ENTRIES,
@@ -148,7 +174,8 @@ def export_layers(
     """
     if diff_ids is not None and len(diff_ids) != len(layers):
         raise InvalidResponse(f"the config lists {len(diff_ids)} diff_ids for {len(layers)} layers")
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar_out:
+    # The stream mode ("w|") only ever calls write(), which is all ``out`` promises.
+    with tarfile.open(fileobj=cast("IO[bytes]", out), mode="w|", format=tarfile.PAX_FORMAT) as tar_out:
         flat = _Flattener(tar_out, max_entries)
         for index in range(len(layers) - 1, -1, -1):
             layer = layers[index]

@@ -1,4 +1,4 @@
-"""The inspect view of an image, from its documents: pure functions, no I/O.
+"""The inspect view of an image: what it shows, and the flow that fetches it.
 
 ``ocireg inspect`` shows what ``skopeo inspect`` shows, with the same JSON field
 names where they mean the same (``Name``, ``Digest``, ``RepoTags``, ``Created``,
@@ -8,6 +8,9 @@ As in skopeo, ``Digest`` is the digest of what the reference names (an index,
 when a platform was picked from one); ``ManifestDigest`` is the image
 manifest's.  For an index without a platform the view lists its ``Manifests``
 with their platforms and digests.
+
+:func:`inspect` and :func:`image_config` are flows (see :mod:`ocireg._flow`);
+the views are pure functions of the documents.
 """
 
 from __future__ import annotations
@@ -16,13 +19,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import _endpoints as ep
+from . import _image as ops
 from ._digest import Digest
-from ._errors import InvalidResponse
-from ._manifest import Index, Manifest
+from ._errors import InvalidResponse, UsageError
+from ._files import MemorySink
+from ._flow import Flow
+from ._manifest import Index, Manifest, Platform
 from ._progress import size_text
+from ._session import Session
 from ._strictjson import parse_json_object
+from ._transfer import parse_platform_arg
 
-__all__ = ["ImageConfig", "image_view", "index_view", "render_view"]
+__all__ = ["ImageConfig", "image_config", "image_view", "index_view", "inspect", "render_view"]
 
 
 def _strings(value: object) -> tuple[str, ...] | None:
@@ -91,6 +100,34 @@ class ImageConfig:
             labels=tuple(sorted(labels.items())) if labels else None,
             diff_ids=diff_ids,
         )
+
+
+def image_config(session: Session, repo: str, manifest: Manifest) -> Flow[ImageConfig]:
+    """The image's config blob, fetched into memory (capped at the manifest limit), verified, parsed."""
+    limit = session.limits.manifest
+    blob = manifest.config
+    data = yield from ops.blob_into(session, repo, blob.digest, MemorySink(limit, what=f"{repo}@{blob.digest}"),
+                                    blob.size)
+    return ImageConfig.parse(data, limit=limit)
+
+
+def inspect(session: Session, repo: str, reference: str | Digest, *, platform: str | Platform | None = None,
+            tags: bool = True, name: str | None = None) -> Flow[dict[str, Any]]:
+    """skopeo's inspect view of ``repo:reference``; an index lists its platforms unless
+    ``platform`` picks one.  ``tags`` lists the repository's tags (one more request)."""
+    top = yield from ops.manifest(session, repo, reference)  # the index is fetched once
+    result = top
+    wanted = parse_platform_arg(platform)
+    if wanted is not None and isinstance(top.document, Index):
+        result = yield from ops.manifest(session, repo, ep.resolve_platform(top, wanted))
+    listed = sorted((yield from ops.tags(session, repo, auto_paginate=True)).items) if tags else None
+    shown = name or f"{session.host}/{repo}"
+    if isinstance(result.document, Index):
+        return index_view(shown, top.digest, result.document, listed)
+    if not isinstance(result.document, Manifest):
+        raise UsageError(f"{repo}: a {result.media_type} has no config to inspect")
+    config = yield from image_config(session, repo, result.document)
+    return image_view(shown, top.digest, result.document, config, listed)
 
 
 def image_view(

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ._errors import InvalidConfig, InvalidReference, RegistryBlocked, RemoteError
+from ._flow import Flow
 from ._reference import Reference, _reads_as_registry, validate_registry
 
 __all__ = [
@@ -235,8 +236,8 @@ class RegistryConfig:
                    for e in self.registries for m in e.mirrors)
 
 
-def first_available(sources: Sequence[T], probe: Callable[[T], object]) -> T:
-    """The first of ``sources`` that ``probe`` accepts, trying them in order.
+def first_available(sources: Sequence[T], probe: Callable[[T], Flow[object]]) -> Flow[T]:
+    """The first of ``sources`` whose ``probe`` flow succeeds, trying them in order.
 
     A registry failure (a 404, a refusal, a connection error) moves on to the next;
     a mistake of the caller's stops at once.  When all fail, the last source's error
@@ -246,7 +247,7 @@ def first_available(sources: Sequence[T], probe: Callable[[T], object]) -> T:
     failures: list[str] = []
     for i, source in enumerate(sources):
         try:
-            probe(source)
+            yield from probe(source)
         except RemoteError as exc:
             if i == len(sources) - 1:
                 if failures:

@@ -11,9 +11,9 @@ operation fails, 2 for a usage error.  Credentials come from ``--username`` /
 :mod:`ocireg._regconf`.
 
 Protocol decisions live in the core; this module parses arguments, opens one
-client per registry host, and prints.  Standard library only: the transports are
-imported when a command runs, progress bars use ``tqdm`` and completion uses
-``argcomplete`` only if they are installed.
+client per registry host, and prints.  Standard library only: the transport is
+found when a command runs (see :mod:`ocireg._discovery`), progress bars use
+``tqdm`` and completion uses ``argcomplete`` only if they are installed.
 """
 
 from __future__ import annotations
@@ -33,18 +33,21 @@ from typing import IO, Any, NoReturn
 
 from . import __version__
 from ._auth import CredentialProvider, Credentials
+from ._client import Registry
 from ._credentials import DockerConfigStore, login, logout
+from ._discovery import default_transport
+from ._driver import DEFAULT_JOBS, run_flow
 from ._endpoints import ManifestResult
-from ._errors import InvalidArgument, RegistryError
+from ._errors import InvalidArgument, RegistryError, UsageError
 from ._explain import explain
 from ._files import atomic_output, atomic_write
+from ._flow import Flow, call
 from ._http import Request, Response, redact_url
 from ._inspect import render_view
 from ._manifest import Descriptor, Manifest, Platform
 from ._progress import NullProgress, Progress, open_progress
 from ._reference import Reference, api_host, validate_registry
 from ._regconf import PullSource, RegistryConfig, first_available
-from ._registry import Registry
 from ._transport import Transport
 
 __all__ = ["build_parser", "main"]
@@ -161,14 +164,17 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                        help="no progress and no messages, only data and errors")
     group.add_argument("--debug", action="store_true", default=default(False),
                        help="log requests (credentials redacted) and print tracebacks on stderr")
-    group.add_argument("--transport", choices=("urllib3", "h11"), default=default(None),
-                       help="HTTP transport (default: urllib3 if installed, else h11)")
+    group.add_argument("--transport", metavar="NAME", default=default(None),
+                       help="HTTP transport: urllib3, h11, stdlib or another registered one "
+                            "(default: urllib3 if installed, else h11, else stdlib)")
     group.add_argument("--insecure", action="store_true", default=default(False),
                        help="allow plain HTTP and unverified TLS for every registry")
     group.add_argument("--ca-file", metavar="PEM", default=default(None),
                        help="trust the CA certificates in this file (https, localhost included)")
     group.add_argument("--timeout", type=_timeout, metavar="SECONDS", default=default(DEFAULT_TIMEOUT),
                        help=f"connect and read timeout, above zero (default {DEFAULT_TIMEOUT:g})")
+    group.add_argument("-j", "--jobs", type=_positive_int, metavar="N", default=default(DEFAULT_JOBS),
+                       help=f"blobs transferred at once by pull, push, copy and validate (default {DEFAULT_JOBS})")
     group.add_argument("--registries-conf", metavar="FILE", default=default(None),
                        help="containers registries.conf to use (default: $CONTAINERS_REGISTRIES_CONF, "
                             "~/.config/containers/registries.conf, /etc/containers/registries.conf)")
@@ -176,6 +182,16 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                        help="user name (overrides the stored credentials; needs --password-stdin)")
     group.add_argument("--password-stdin", action="store_true", default=default(False),
                        help="read the password (or token) from standard input")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give at least 1")
+    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -366,7 +382,8 @@ class _Context:
             credentials: Credentials | CredentialProvider = (
                 self.credentials if self.credentials is not None and not mirror else DockerConfigStore())
             self.registries[key] = Registry(host, credentials=credentials, transport=self.transport(insecure),
-                                            insecure=insecure, progress=self.progress, config=self.config)
+                                            insecure=insecure, progress=self.progress, config=self.config,
+                                            jobs=self.args.jobs)
         return self.registries[key]
 
     def open_source(self, source: PullSource) -> Registry:
@@ -388,11 +405,16 @@ class _Context:
             return resolve(candidates[0])
         found: dict[Reference, tuple[Registry, Reference]] = {}
 
-        def probe(candidate: Reference) -> None:
+        def check(candidate: Reference) -> None:
             registry, ref = found[candidate] = resolve(candidate)
             registry.manifest_digest(ref.repository, ref.target)
 
-        return found[first_available(candidates, probe)]
+        def probe(candidate: Reference) -> Flow[None]:
+            # Each candidate is another registry, with its own client: the flow only orders
+            # the tries, and the blocking work is one effect for the driver to perform.
+            return call(check, candidate)
+
+        return found[run_flow(first_available(candidates, probe), self.transport(False))]
 
     def push(self, arg: RefArg, purpose: str = "a write") -> tuple[Registry, Reference]:
         """Where a write to ``arg`` goes: the primary location, never a mirror."""
@@ -431,17 +453,10 @@ def _make_transport(args: argparse.Namespace, insecure: bool) -> Transport:
         "open_timeout": args.timeout, "read_timeout": args.timeout,
         "ca_file": args.ca_file, "insecure": insecure,
     }
-    if args.transport == "h11":
-        from ocireg_h11 import H11Transport
-
-        return H11Transport(**options)
-    if args.transport == "urllib3":
-        from ocireg_urllib3 import Urllib3Transport
-
-        return Urllib3Transport(**options)
-    from ._registry import default_transport
-
-    return default_transport(**options)
+    try:
+        return default_transport(args.transport, pool_size=args.jobs, **options)
+    except UsageError as exc:  # an unknown or uninstalled --transport
+        raise _Usage(str(exc)) from None
 
 
 class _LoggingTransport:
