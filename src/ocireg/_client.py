@@ -33,6 +33,7 @@ from ._paginate import Page
 from ._progress import NullProgress, Progress, track
 from ._reference import api_host
 from ._results import CopyResult, Listing, PullResult, RawResponse
+from ._retry import RateLimit, RetryPolicy
 from ._session import Limits, Session
 from ._transport import Transport
 from ._upload import CHUNK_SIZE, MONOLITHIC_LIMIT, PushedBlob
@@ -111,6 +112,7 @@ class _Client:
         clock: Callable[[], float] = time.time,
         progress: Progress | None = None,
         jobs: int = DEFAULT_JOBS,
+        retry: RetryPolicy | None = None,
     ) -> None:
         if credentials is not None and (username is not None or password is not None):
             raise InvalidArgument("give either username/password or credentials, not both")
@@ -119,7 +121,8 @@ class _Client:
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
             raise InvalidArgument(f"jobs must be a positive integer, not {jobs!r}")
         self.url = _registry_url(url)
-        self.session = Session(self.url, credentials=credentials, insecure=insecure, limits=limits or Limits())
+        self.session = Session(self.url, credentials=credentials, insecure=insecure, limits=limits or Limits(),
+                               retry=retry)
         self.jobs = jobs
         self._clock = clock
         self.progress: Progress = progress or NullProgress()
@@ -138,6 +141,11 @@ class _Client:
     @property
     def host(self) -> str:
         return self.session.host
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The request budget the registry last announced (``RateLimit-*`` headers), if any."""
+        return self.session.rate_limit
 
     # --- plumbing -----------------------------------------------------------------
 
@@ -352,7 +360,10 @@ class Registry(_Client):
     once (1: one after another); the default transport pools that many connections.
     ``progress`` receives byte counts per blob as they move (``start``/``advance``/
     ``finish``, see ``ocireg._progress.Progress``), from several threads when
-    ``jobs`` > 1.  Use it as a context manager, or call :meth:`close`.
+    ``jobs`` > 1.  ``retry`` says how idempotent requests are retried (429, 502-504,
+    connection failures) and interrupted downloads resumed (default
+    :class:`~ocireg.RetryPolicy`; ``RetryPolicy.off()`` never retries).  Use it as a
+    context manager, or call :meth:`close`.
     """
 
     def __init__(
@@ -371,9 +382,10 @@ class Registry(_Client):
         clock: Callable[[], float] = time.time,
         progress: Progress | None = None,
         jobs: int = DEFAULT_JOBS,
+        retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__(url, username=username, password=password, credentials=credentials, insecure=insecure,
-                         limits=limits, clock=clock, progress=progress, jobs=jobs)
+                         limits=limits, clock=clock, progress=progress, jobs=jobs, retry=retry)
         self._own_transport = transport is None
         self.transport: Transport = transport or default_transport(
             open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=insecure,
@@ -446,9 +458,10 @@ class AsyncRegistry(_Client):
         clock: Callable[[], float] = time.time,
         progress: Progress | None = None,
         jobs: int = DEFAULT_JOBS,
+        retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__(url, username=username, password=password, credentials=credentials, insecure=insecure,
-                         limits=limits, clock=clock, progress=progress, jobs=jobs)
+                         limits=limits, clock=clock, progress=progress, jobs=jobs, retry=retry)
         self._own_transport = transport is None
         self.transport: AsyncTransport = transport or default_async_transport(
             open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=insecure,

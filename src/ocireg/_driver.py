@@ -17,7 +17,7 @@ from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from ._digest import DigestVerifier, verified_chunks
+from ._digest import verified_chunks
 from ._errors import (
     Cancelled,
     LocalFileError,
@@ -307,28 +307,22 @@ class Runner:
 
     # --- streaming into a sink ------------------------------------------------------------
 
-    def _stream_into(self, effect: StreamBody) -> Any:
-        """Read the body, verify it, write it to the sink; commit only a verified whole.
-
-        Returns what the sink's ``commit`` returns (a path, the bytes)."""
-        verifier = DigestVerifier(effect.digest, effect.size)
-        sink, progress, key = effect.sink, self.progress, effect.key
+    def _stream_into(self, effect: StreamBody) -> int:
+        """Write the body into the sink and feed the verifier; the flow judges the result."""
+        sink, verifier, progress, key = effect.sink, effect.verifier, self.progress, effect.key
         body = iter_body(effect.response)
+        start = verifier.bytes_seen
         if key:
-            progress.start(key, effect.size, 0)
+            progress.start(key, effect.total, start)
         try:
             self.scope.check()  # the response is held: cancel here, not before, so it is closed
-            _local(sink.open)
             for chunk in body:
                 self.scope.check()
                 verifier.update(chunk)
                 _local(sink.write, chunk)
                 if key:
                     progress.advance(key, len(chunk))
-            verifier.finish()
-            committed = _local(sink.commit)
         except BaseException:
-            sink.abort()
             # The failure that got here is the one to report, not a failed close.
             with contextlib.suppress(RegistryError), transport_errors(effect.response.request.url):
                 effect.response.stream.close()  # also when the body was never started
@@ -337,7 +331,7 @@ class Runner:
             body.close()
             if key:
                 progress.finish(key)
-        return committed
+        return verifier.bytes_seen - start
 
     # --- concurrency ------------------------------------------------------------------------
 

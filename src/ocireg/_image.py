@@ -19,10 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from . import _endpoints as ep
-from ._digest import Digest
-from ._errors import BlobUnknown, InvalidArgument, InvalidResponse, UsageError
+from ._digest import Digest, DigestVerifier
+from ._errors import (
+    BlobUnknown,
+    InvalidArgument,
+    InvalidResponse,
+    ProtocolError,
+    TransportTimeout,
+    UsageError,
+)
 from ._files import AtomicFile, FileObjectSink, MemorySink, file_digest
-from ._flow import Flow, Sink, StreamBody, call, now, parallel
+from ._flow import Flow, Sink, StreamBody, call, close, now, parallel
 from ._layout import REF_NAME, OCILayout
 from ._manifest import Descriptor, Document, Index, Platform, SchemaV1Manifest
 from ._paginate import Page, paginate
@@ -184,9 +191,41 @@ def blob_size(session: Session, repo: str, digest: Digest) -> Flow[int]:
 def blob_into(session: Session, repo: str, digest: Digest, sink: Sink, size: int | None = None) -> Flow[Any]:
     """Stream the blob into ``sink``, verified on the way; committed only if it matched.
 
-    Returns what the sink's ``commit`` returned (the bytes, the path, the file)."""
-    response = yield from ep.open_blob(session, repo, digest, now=(yield from now()))
-    return (yield StreamBody(response, sink, digest, size, key=str(digest)))
+    A body cut off midway is resumed from where it stopped (``Range``), accepted
+    only as a 206 with exactly the expected ``Content-Range``; any other answer
+    starts the download over.  Returns what the sink's ``commit`` returned (the
+    bytes, the path, the file); on any failure the sink is aborted.
+    """
+    verifier = DigestVerifier(digest, size)
+    yield from call(sink.open)
+    try:
+        response = yield from ep.open_blob(session, repo, digest, now=(yield from now()))
+        resumes = 0
+        while True:
+            try:
+                yield StreamBody(response, sink, verifier, key=str(digest), total=size)
+                break
+            except (ProtocolError, TransportTimeout):
+                if resumes >= session.retry.resumes or verifier.bytes_seen == 0:
+                    raise
+                resumes += 1
+            offset = verifier.bytes_seen
+            response = yield from ep.open_blob(session, repo, digest, now=(yield from now()), offset=offset)
+            if not ep.resumed_at(response, offset, size):
+                if response.status != 200:  # a range we did not ask for: never splice it in
+                    yield from close(response)
+                    response = yield from ep.open_blob(session, repo, digest, now=(yield from now()))
+                yield from call(sink.reset)
+                verifier = DigestVerifier(digest, size)
+        verifier.finish()
+        result = yield from call(sink.commit)
+    except GeneratorExit:
+        sink.abort()  # the flow is being discarded: no effect can be asked for any more
+        raise
+    except BaseException:
+        yield from call(sink.abort)
+        raise
+    return result
 
 
 def blob_sink(target: Any, repo: str, digest: Digest, max_memory: int) -> Sink:
