@@ -94,6 +94,7 @@ from ._manifest import (
 )
 from ._reference import Reference
 from ._results import CopyResult, Listing, PullResult, RawResponse
+from ._retry import RateLimit, RetryPolicy
 from ._session import Limits, Session
 from ._stdlib_transport import HTTPClientTransport
 from ._transport import ResponseStream, Transport
@@ -160,6 +161,7 @@ __all__ = [
     "ProtocolError",
     "PullResult",
     "PushedBlob",
+    "RateLimit",
     "RawResponse",
     "ReadBody",
     "RedirectError",
@@ -173,6 +175,7 @@ __all__ = [
     "ResponseError",
     "ResponseStream",
     "ResponseTooLarge",
+    "RetryPolicy",
     "SchemaV1Manifest",
     "Scope",
     "Session",
