@@ -27,7 +27,6 @@ from ._image import (
     blob_into,
     catalog,
     copy,
-    delete_manifest,
     iter_catalog,
     iter_tags,
     manifest,
@@ -41,7 +40,14 @@ from ._image import (
     upload,
 )
 from ._paginate import Page, Pagination, collect_pages, paginate
-from ._upload import cancel_upload, finish_upload, push_blob, start_upload, upload_chunk, upload_status
+from ._upload import (
+    cancel_upload,
+    finish_upload,
+    push_blob,
+    start_upload,
+    upload_chunk,
+    upload_status,
+)
 
 __all__ = [
     "Page",
