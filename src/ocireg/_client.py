@@ -11,6 +11,7 @@ descriptor that binds a method to its class's loop, typed for each.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator, Sequence
@@ -62,7 +63,21 @@ def _registry_url(url: str) -> str:
 
 
 def _digest(value: str | Digest) -> Digest:
+    if not isinstance(value, str | Digest):
+        raise InvalidArgument(f"a digest must be a string such as 'sha256:...', not {type(value).__name__}")
     return value if isinstance(value, Digest) else Digest.parse(value)
+
+
+def _transport_options(open_timeout: float, read_timeout: float, ca_file: str | None) -> None:
+    """Refuse bad options here, naming them, before a transport turns them into something obscure."""
+    for name, value in (("open_timeout", open_timeout), ("read_timeout", read_timeout)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise InvalidArgument(f"{name} must be a positive number of seconds, not {value!r}")
+    if ca_file is not None:
+        if not isinstance(ca_file, str | os.PathLike):
+            raise InvalidArgument(f"ca_file must be a path, not {type(ca_file).__name__}")
+        if not os.path.isfile(ca_file):
+            raise InvalidArgument(f"ca_file {os.fspath(ca_file)!r} is not a readable file")
 
 
 class operation(Generic[P, T]):
@@ -277,6 +292,8 @@ class _Client:
         up to ``jobs`` blobs are fetched at once.  ``ref_name`` (default: the tag, or
         the digest) names the image in ``index.json``.
         """
+        if not isinstance(directory, str | os.PathLike):
+            raise InvalidArgument(f"directory must be a path, not {type(directory).__name__}")
         return ops.pull(self.session, repo, reference, Path(directory), platform=platform, ref_name=ref_name)
 
     @operation
@@ -304,21 +321,26 @@ class _Client:
 
     @operation
     def push(self, layout: str | os.PathLike[str] | OCILayout, repo: str, tag: str | None = None, *,
-             ref_name: str | None = None, mount_from: str | None = None) -> Flow[Descriptor]:
+             ref_name: str | None = None, mount_from: str | None = None,
+             pin: str | Digest | None = None) -> Flow[Descriptor]:
         """Push an image or index from an OCI image layout to ``repo`` (and ``tag``).
 
         ``ref_name`` picks the image in the layout (default: its only one); ``tag``
         defaults to that name.  Blobs go up to ``jobs`` at once, then the manifests,
         children first, so the registry never receives one that refers to something
-        it lacks.
+        it lacks.  ``pin`` is the digest the image must have (``repo:tag@digest``):
+        checked before anything is sent.
         """
+        if not isinstance(layout, OCILayout | str | os.PathLike):
+            raise InvalidArgument(f"layout must be a path or an OCILayout, not {type(layout).__name__}")
         source = layout if isinstance(layout, OCILayout) else Path(layout)
-        return ops.push(self.session, source, repo, tag, ref_name=ref_name, mount_from=mount_from)
+        return ops.push(self.session, source, repo, tag, ref_name=ref_name, mount_from=mount_from,
+                        pin=_digest(pin) if pin is not None else None)
 
     @operation
     def copy(self, repo: str, reference: str | Digest, dest_registry: _Client | str | None, dest_repo: str,
              dest_tag: str | None = None, *, platforms: Sequence[str | Platform] | None = None,
-             referrers: bool = False) -> Flow[CopyResult]:
+             referrers: bool = False, pin: str | Digest | None = None) -> Flow[CopyResult]:
         """Copy ``repo:reference`` to ``dest_repo:dest_tag`` on ``dest_registry``.
 
         ``dest_registry`` is this registry (or None), another client of the same kind,
@@ -327,11 +349,12 @@ class _Client:
         to destination, verified on the way, never held whole.  One platform in
         ``platforms`` copies that child manifest itself (its digest kept); several make
         a filtered index (a new digest, ``digest_changed``).  ``referrers`` copies
-        signatures, SBOMs and other manifests whose subject is the ops.
+        signatures, SBOMs and other manifests whose subject is the image.  ``pin`` is
+        the digest the destination must get (``repo:tag@digest``), checked first.
         """
         dest = self.session if dest_registry is None else self._destination(dest_registry)
-        return ops.copy(self.session, dest, repo, reference, dest_repo, dest_tag,
-                          platforms=platforms, referrers=referrers)
+        return ops.copy(self.session, dest, repo, reference, dest_repo, dest_tag, platforms=platforms,
+                        referrers=referrers, pin=_digest(pin) if pin is not None else None)
 
     def _destination(self, dest: _Client | str) -> Session:
         if isinstance(dest, str):
@@ -386,6 +409,7 @@ class Registry(_Client):
     ) -> None:
         super().__init__(url, username=username, password=password, credentials=credentials, insecure=insecure,
                          limits=limits, clock=clock, progress=progress, jobs=jobs, retry=retry)
+        _transport_options(open_timeout, read_timeout, ca_file)
         self._own_transport = transport is None
         self.transport: Transport = transport or default_transport(
             open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=insecure,
@@ -462,6 +486,7 @@ class AsyncRegistry(_Client):
     ) -> None:
         super().__init__(url, username=username, password=password, credentials=credentials, insecure=insecure,
                          limits=limits, clock=clock, progress=progress, jobs=jobs, retry=retry)
+        _transport_options(open_timeout, read_timeout, ca_file)
         self._own_transport = transport is None
         self.transport: AsyncTransport = transport or default_async_transport(
             open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=insecure,
