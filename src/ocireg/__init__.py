@@ -18,7 +18,6 @@ for the promise of what can escape.
 """
 
 from . import _media as media
-from ._async import AsyncResponseStream, AsyncTransport, run_flow_async
 from ._auth import CredentialProvider, Credentials, Scope
 from ._challenge import Challenge, parse_challenges
 from ._client import AsyncRegistry, Registry
@@ -97,9 +96,10 @@ from ._manifest import (
 from ._reference import Reference
 from ._regconf import RegistryConfig
 from ._results import CopyResult, Listing, PullResult, RawResponse
+from ._retry import RateLimit, RetryPolicy
 from ._session import Limits, Session
 from ._stdlib_transport import HTTPClientTransport
-from ._transport import ResponseStream, Transport
+from ._transport import AsyncResponseStream, AsyncTransport, ResponseStream, Transport
 from ._upload import PushedBlob
 
 __version__ = "0.1.0"
@@ -164,6 +164,7 @@ __all__ = [
     "ProtocolError",
     "PullResult",
     "PushedBlob",
+    "RateLimit",
     "RawResponse",
     "ReadBody",
     "RedirectError",
@@ -179,6 +180,7 @@ __all__ = [
     "ResponseError",
     "ResponseStream",
     "ResponseTooLarge",
+    "RetryPolicy",
     "SchemaV1Manifest",
     "Scope",
     "Session",
@@ -207,3 +209,12 @@ __all__ = [
     "translate_transport_error",
     "verify_bytes",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The asyncio runner imports asyncio: only for those who use it (a quick CLI start).
+    if name == "run_flow_async":
+        from ._async import run_flow_async
+
+        return run_flow_async
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

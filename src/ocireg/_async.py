@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
 from ._digest import DigestVerifier
 from ._driver import DEFAULT_JOBS, NEW_WORK, CancelScope, SourceError, local_error
@@ -35,29 +35,13 @@ from ._flow import (
 )
 from ._http import Request, Response
 from ._progress import NullProgress, Progress
-from ._transport import adopt_response
+from ._transport import AsyncResponseStream, AsyncTransport, adopt_response
 
-__all__ = ["AsyncResponseStream", "AsyncRunner", "AsyncTransport", "aiter_body", "run_flow_async"]
+__all__ = ["AsyncRunner", "aiter_body", "run_flow_async"]
 
 T = TypeVar("T")
 
 CHUNK_SIZE = 1 << 20
-
-
-@runtime_checkable
-class AsyncResponseStream(Protocol):
-    async def readinto(self, buffer: bytearray | memoryview, /) -> int: ...
-
-    async def close(self) -> None: ...
-
-
-@runtime_checkable
-class AsyncTransport(Protocol):
-    """``send`` returns a :class:`~ocireg.Response` whose ``stream`` is an :class:`AsyncResponseStream`."""
-
-    async def send(self, request: Request, /) -> Response: ...
-
-    async def close(self) -> None: ...
 
 
 async def _read_limited(response: Response, limit: int) -> bytes:
@@ -276,15 +260,14 @@ class AsyncRunner:
             if closer is not None:
                 closer()
 
-    async def _stream_into(self, effect: StreamBody) -> Any:
-        verifier = DigestVerifier(effect.digest, effect.size)
-        sink, progress, key = effect.sink, self.progress, effect.key
+    async def _stream_into(self, effect: StreamBody) -> int:
+        sink, verifier, progress, key = effect.sink, effect.verifier, self.progress, effect.key
+        start = verifier.bytes_seen
         if key:
-            progress.start(key, effect.size, 0)
+            progress.start(key, effect.total, start)
         try:
             async with contextlib.aclosing(aiter_body(effect.response)) as body:
                 self.scope.check()  # the response is held: cancel here, so it is closed
-                await _local_async(sink.open)
                 async for chunk in body:
                     self.scope.check()
                     verifier.update(chunk)
@@ -294,17 +277,14 @@ class AsyncRunner:
                         raise local_error(exc) from exc
                     if key:
                         progress.advance(key, len(chunk))
-                verifier.finish()
-                committed = await _local_async(sink.commit)
         except BaseException:
-            sink.abort()
             with contextlib.suppress(RegistryError), transport_errors(effect.response.request.url):
                 await effect.response.stream.close()  # also when the body was never started
             raise
         finally:
             if key:
                 progress.finish(key)
-        return committed
+        return verifier.bytes_seen - start
 
     async def _parallel(self, effect: Parallel) -> tuple[Any, ...]:
         flows = effect.flows

@@ -16,6 +16,7 @@ crane do; see :mod:`ocireg._scheme`): every operation's flow starts with
 from __future__ import annotations
 
 import functools
+import math
 import os
 import time
 import urllib.parse
@@ -25,7 +26,6 @@ from typing import IO, Any, BinaryIO, Concatenate, Generic, ParamSpec, Self, Typ
 
 from . import _endpoints as ep
 from . import _image as ops
-from ._async import AsyncRunner, AsyncTransport, aiter_body
 from ._auth import CredentialProvider, Credentials, Scope
 from ._delete import TagDeleted, delete_tag, tags_sharing
 from ._digest import Digest, DigestVerifier, verified_chunks
@@ -43,10 +43,11 @@ from ._progress import NullProgress, Progress, track
 from ._reference import DOCKER_HUB, DOCKER_HUB_API_HOST, Reference, api_host
 from ._regconf import PullSource, RegistryConfig, first_available
 from ._results import CopyResult, Listing, PullResult, RawResponse
+from ._retry import RateLimit, RetryPolicy
 from ._scheme import discover_scheme, plain_http_allowed
 from ._session import Limits, Session
 from ._transfer import parse_platform_arg
-from ._transport import Transport
+from ._transport import AsyncTransport, Transport
 from ._upload import CHUNK_SIZE, MONOLITHIC_LIMIT, PushedBlob
 from ._validate import ValidationReport, validate
 
@@ -85,7 +86,21 @@ def _discovered(session: Session, renew: Callable[[str], Session]) -> Flow[Sessi
 
 
 def _digest(value: str | Digest) -> Digest:
+    if not isinstance(value, str | Digest):
+        raise InvalidArgument(f"a digest must be a string such as 'sha256:...', not {type(value).__name__}")
     return value if isinstance(value, Digest) else Digest.parse(value)
+
+
+def _transport_options(open_timeout: float, read_timeout: float, ca_file: str | None) -> None:
+    """Refuse bad options here, naming them, before a transport turns them into something obscure."""
+    for name, value in (("open_timeout", open_timeout), ("read_timeout", read_timeout)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise InvalidArgument(f"{name} must be a positive number of seconds, not {value!r}")
+    if ca_file is not None:
+        if not isinstance(ca_file, str | os.PathLike):
+            raise InvalidArgument(f"ca_file must be a path, not {type(ca_file).__name__}")
+        if not os.path.isfile(ca_file):
+            raise InvalidArgument(f"ca_file {os.fspath(ca_file)!r} is not a readable file")
 
 
 class operation(Generic[P, T]):
@@ -147,6 +162,7 @@ class _Client:
         clock: Callable[[], float] = time.time,
         progress: Progress | None = None,
         jobs: int = DEFAULT_JOBS,
+        retry: RetryPolicy | None = None,
         config: RegistryConfig | None = None,
     ) -> None:
         if credentials is not None and (username is not None or password is not None):
@@ -161,7 +177,8 @@ class _Client:
         if self.config.is_insecure(urllib.parse.urlsplit(self.url).netloc):
             insecure = True
         self._credentials = credentials
-        self.session = Session(self.url, credentials=credentials, insecure=insecure, limits=limits or Limits())
+        self.session = Session(self.url, credentials=credentials, insecure=insecure, limits=limits or Limits(),
+                               retry=retry)
         self._undiscovered = _undiscovered(url, self.session)
         self._scheme_gate = Gate("scheme")
         self.jobs = jobs
@@ -195,7 +212,8 @@ class _Client:
 
     def _renewed(self, base_url: str) -> Session:
         old = self.session
-        return Session(base_url, credentials=self._credentials, insecure=old.insecure, limits=old.limits)
+        return Session(base_url, credentials=self._credentials, insecure=old.insecure, limits=old.limits,
+                       retry=old.retry)
 
     def _origins(self) -> tuple[Origin, ...]:
         """Where this client's requests may go: its origin, or both schemes' while unsettled."""
@@ -212,6 +230,11 @@ class _Client:
     @property
     def host(self) -> str:
         return self.session.host
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The request budget the registry last announced (``RateLimit-*`` headers), if any."""
+        return self.session.rate_limit
 
     # --- plumbing -----------------------------------------------------------------
 
@@ -343,6 +366,8 @@ class _Client:
         up to ``jobs`` blobs are fetched at once.  ``ref_name`` (default: the tag, or
         the digest) names the image in ``index.json``.
         """
+        if not isinstance(directory, str | os.PathLike):
+            raise InvalidArgument(f"directory must be a path, not {type(directory).__name__}")
         return ops.pull(self.session, repo, reference, Path(directory), platform=platform, ref_name=ref_name)
 
     @operation
@@ -370,21 +395,26 @@ class _Client:
 
     @operation
     def push(self, layout: str | os.PathLike[str] | OCILayout, repo: str, tag: str | None = None, *,
-             ref_name: str | None = None, mount_from: str | None = None) -> Flow[Descriptor]:
+             ref_name: str | None = None, mount_from: str | None = None,
+             pin: str | Digest | None = None) -> Flow[Descriptor]:
         """Push an image or index from an OCI image layout to ``repo`` (and ``tag``).
 
         ``ref_name`` picks the image in the layout (default: its only one); ``tag``
         defaults to that name.  Blobs go up to ``jobs`` at once, then the manifests,
         children first, so the registry never receives one that refers to something
-        it lacks.
+        it lacks.  ``pin`` is the digest the image must have (``repo:tag@digest``):
+        checked before anything is sent.
         """
+        if not isinstance(layout, OCILayout | str | os.PathLike):
+            raise InvalidArgument(f"layout must be a path or an OCILayout, not {type(layout).__name__}")
         source = layout if isinstance(layout, OCILayout) else Path(layout)
-        return ops.push(self.session, source, repo, tag, ref_name=ref_name, mount_from=mount_from)
+        return ops.push(self.session, source, repo, tag, ref_name=ref_name, mount_from=mount_from,
+                        pin=_digest(pin) if pin is not None else None)
 
     @operation
     def copy(self, repo: str, reference: str | Digest, dest_registry: _Client | str | None, dest_repo: str,
              dest_tag: str | None = None, *, platforms: Sequence[str | Platform] | None = None,
-             referrers: bool = False) -> Flow[CopyResult]:
+             referrers: bool = False, pin: str | Digest | None = None) -> Flow[CopyResult]:
         """Copy ``repo:reference`` to ``dest_repo:dest_tag`` on ``dest_registry``.
 
         ``dest_registry`` is this registry (or None), another client of the same kind,
@@ -393,11 +423,12 @@ class _Client:
         to destination, verified on the way, never held whole.  One platform in
         ``platforms`` copies that child manifest itself (its digest kept); several make
         a filtered index (a new digest, ``digest_changed``).  ``referrers`` copies
-        signatures, SBOMs and other manifests whose subject is the ops.
+        signatures, SBOMs and other manifests whose subject is the image.  ``pin`` is
+        the digest the destination must get (``repo:tag@digest``), checked first.
         """
         dest = self.session if dest_registry is None else (yield from self._destination(dest_registry))
-        return (yield from ops.copy(self.session, dest, repo, reference, dest_repo, dest_tag,
-                                    platforms=platforms, referrers=referrers))
+        return (yield from ops.copy(self.session, dest, repo, reference, dest_repo, dest_tag, platforms=platforms,
+                                    referrers=referrers, pin=_digest(pin) if pin is not None else None))
 
     def _destination(self, dest: _Client | str) -> Flow[Session]:
         if isinstance(dest, str):
@@ -516,7 +547,10 @@ class Registry(_Client):
     once (1: one after another); the default transport pools that many connections.
     ``progress`` receives byte counts per blob as they move (``start``/``advance``/
     ``finish``, see ``ocireg._progress.Progress``), from several threads when
-    ``jobs`` > 1.  Use it as a context manager, or call :meth:`close`.
+    ``jobs`` > 1.  ``retry`` says how idempotent requests are retried (429, 502-504,
+    connection failures) and interrupted downloads resumed (default
+    :class:`~ocireg.RetryPolicy`; ``RetryPolicy.off()`` never retries).  Use it as a
+    context manager, or call :meth:`close`.
     """
 
     def __init__(
@@ -535,10 +569,12 @@ class Registry(_Client):
         clock: Callable[[], float] = time.time,
         progress: Progress | None = None,
         jobs: int = DEFAULT_JOBS,
+        retry: RetryPolicy | None = None,
         config: RegistryConfig | None = None,
     ) -> None:
         super().__init__(url, username=username, password=password, credentials=credentials, insecure=insecure,
-                         limits=limits, clock=clock, progress=progress, jobs=jobs, config=config)
+                         limits=limits, clock=clock, progress=progress, jobs=jobs, retry=retry, config=config)
+        _transport_options(open_timeout, read_timeout, ca_file)
         self._own_transport = transport is None
         self.transport: Transport = transport or default_transport(
             open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=self.session.insecure,
@@ -628,15 +664,19 @@ class AsyncRegistry(_Client):
         clock: Callable[[], float] = time.time,
         progress: Progress | None = None,
         jobs: int = DEFAULT_JOBS,
+        retry: RetryPolicy | None = None,
         config: RegistryConfig | None = None,
     ) -> None:
         super().__init__(url, username=username, password=password, credentials=credentials, insecure=insecure,
-                         limits=limits, clock=clock, progress=progress, jobs=jobs, config=config)
+                         limits=limits, clock=clock, progress=progress, jobs=jobs, retry=retry, config=config)
+        _transport_options(open_timeout, read_timeout, ca_file)
         self._own_transport = transport is None
         self.transport: AsyncTransport = transport or default_async_transport(
             open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=self.session.insecure,
             pool_size=jobs,
         )
+        from ._async import AsyncRunner  # asyncio is imported only by those who use it
+
         self._runner = AsyncRunner(self.transport, jobs=jobs, progress=self.progress, clock=clock, route=self._route)
 
     def _execute(self, flow: Flow[T]) -> Coroutine[Any, Any, T]:
@@ -665,6 +705,8 @@ class AsyncRegistry(_Client):
 
     async def iter_blob(self, repo: str, digest: str | Digest, size: int | None = None) -> AsyncIterator[memoryview]:
         """A blob's bytes in views of one reused buffer, verified as they pass."""
+        from ._async import aiter_body
+
         d = _digest(digest)
         response = await self._runner.run(self._open_blob(repo, d))
         verifier = DigestVerifier(d, size)

@@ -186,6 +186,10 @@ class DiffIdSink:
         """Uncompressed bytes seen so far."""
 
     def open(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Start over (a download begun again from its first byte)."""
         self._decoder = _Decoder(self.what)
         self._hasher = _sha256()
         self.size = 0
