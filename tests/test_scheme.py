@@ -67,6 +67,16 @@ def test_a_tls_server_with_an_untrusted_certificate_is_reported_as_such() -> Non
         run_flow(discover_scheme("127.0.0.1:5000", insecure=False), transport)
     text = str(info.value)
     assert "speaks https" in text and "certificate verify failed" in text and "--ca-file" in text
+    assert transport.sent == ["https://127.0.0.1:5000/v2/"]  # its certificate says TLS: no plain HTTP try
+
+
+def test_an_https_server_hinting_on_plain_http_makes_the_tls_failure_the_error() -> None:
+    hint = b"Client sent an HTTP request to an HTTPS server.\n"
+    reset = ConnectError("https://h/v2/: cannot connect: [Errno 104] Connection reset by peer")
+    with pytest.raises(ConnectError) as info:
+        run_flow(discover_scheme("127.0.0.1:5000", insecure=False), Scripted(reset, (400, hint)))
+    text = str(info.value)
+    assert "speaks https" in text and "Connection reset" in text
 
 
 def test_both_failing_names_both() -> None:

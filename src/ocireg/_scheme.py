@@ -90,16 +90,20 @@ def _probe(base: str, user_agent: str) -> Request:
 def discover_scheme(host: str, *, insecure: bool, user_agent: str = "ocireg/0.1") -> Flow[str]:
     """The base URL (``https://host`` or ``http://host``) to use for a bare ``host[:port]``.
 
-    https answers anything (even 401 or 404): https it is.  Otherwise, where plain
-    HTTP is allowed (:func:`plain_http_allowed`), ``GET /v2/`` over plain HTTP
+    https answers anything (even 401 or 404): https it is; a certificate it sent
+    that is not trusted also means https, and is the error raised.  Otherwise, where
+    plain HTTP is allowed (:func:`plain_http_allowed`), ``GET /v2/`` over plain HTTP
     decides; an https server's 400 hint there means the TLS attempt failed for a
-    reason of its own (an untrusted certificate), which is then the error raised.
-    Where plain HTTP is not allowed, the https failure is raised, explained.
+    reason of its own, which is then the error raised.  Where plain HTTP is not
+    allowed, the https failure is raised, explained.
     """
     https = f"https://{host}"
     try:
         response = yield _probe(https, user_agent)
     except TransportError as exc:
+        if _CERTIFICATE.search(str(exc)):
+            # The handshake got as far as the server's certificate: it speaks https.
+            raise ConnectError(f"{host}: the server speaks https, but {explain_transport_error(exc)}") from None
         tls_error = explain_transport_error(exc)
     else:
         yield Close(response)
