@@ -49,9 +49,10 @@ def test_core_imports_only_the_standard_library() -> None:
                 names = [node.module]
             for name in names:
                 top = name.split(".")[0]
-                # the default-transport lookup and the CLI's optional progress bar are
-                # guarded imports of optional extras, not dependencies of the core
-                if top in ("ocireg_urllib3", "ocireg_h11", "tqdm"):
+                # the default-transport lookup, the CLI's optional progress bar and
+                # `sync --dask-scheduler` are guarded imports of optional extras, not
+                # dependencies of the core
+                if top in ("ocireg_urllib3", "ocireg_h11", "tqdm", "distributed"):
                     continue
                 assert top in allowed, f"{path.name}:{node.lineno} imports {name}"
 

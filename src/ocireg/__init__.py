@@ -17,6 +17,8 @@ for the promise of what can escape.
 """
 
 from . import _media as media
+from ._archive import ArchiveLayout, write_docker_archive
+from ._artifact import ArtifactFile, PulledArtifact
 from ._async import AsyncResponseStream, AsyncTransport, run_flow_async
 from ._auth import CredentialProvider, Credentials, Scope
 from ._challenge import Challenge, parse_challenges
@@ -70,15 +72,31 @@ from ._manifest import (
     SchemaV1Manifest,
     parse_manifest,
 )
+from ._ratelimit import RateLimitedTransport, TokenBucket
 from ._reference import Reference
 from ._registry import CopyResult, Listing, PullResult, RawResponse, Registry, default_transport
+from ._semver import Version, VersionRange
 from ._session import Limits, Session
+from ._sync import (
+    ConnectionOptions,
+    ImageCopy,
+    ImageResult,
+    RegistrySettings,
+    SyncConfig,
+    SyncFailed,
+    SyncReport,
+    SyncRule,
+    TagFilter,
+    sync,
+)
 from ._transport import ResponseStream, Transport
 from ._upload import PushedBlob
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArchiveLayout",
+    "ArtifactFile",
     "AsyncResponseStream",
     "AsyncTransport",
     "AuthenticationError",
@@ -86,6 +104,7 @@ __all__ = [
     "Challenge",
     "Close",
     "ConnectError",
+    "ConnectionOptions",
     "CopyResult",
     "CredentialProvider",
     "Credentials",
@@ -100,6 +119,8 @@ __all__ = [
     "ErrorDetail",
     "Flow",
     "Headers",
+    "ImageCopy",
+    "ImageResult",
     "Index",
     "InsecureRequestError",
     "InvalidArgument",
@@ -125,13 +146,16 @@ __all__ = [
     "PlatformNotFound",
     "ProtocolError",
     "PullResult",
+    "PulledArtifact",
     "PushedBlob",
+    "RateLimitedTransport",
     "RawResponse",
     "ReadBody",
     "RedirectError",
     "Reference",
     "Registry",
     "RegistryError",
+    "RegistrySettings",
     "RemoteError",
     "Request",
     "Response",
@@ -141,6 +165,12 @@ __all__ = [
     "SchemaV1Manifest",
     "Scope",
     "Session",
+    "SyncConfig",
+    "SyncFailed",
+    "SyncReport",
+    "SyncRule",
+    "TagFilter",
+    "TokenBucket",
     "TooManyRequests",
     "Transport",
     "TransportError",
@@ -148,6 +178,8 @@ __all__ = [
     "Unauthorized",
     "Unsupported",
     "UsageError",
+    "Version",
+    "VersionRange",
     "default_transport",
     "header_value",
     "login",
@@ -159,5 +191,7 @@ __all__ = [
     "redact_url",
     "run_flow",
     "run_flow_async",
+    "sync",
     "verify_bytes",
+    "write_docker_archive",
 ]

@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import time
 import urllib.parse
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, TypeVar
 
+from . import _artifact
 from . import _endpoints as ep
+from ._artifact import ArtifactFile, PulledArtifact
 from ._auth import CredentialProvider, Credentials, Scope
 from ._digest import Digest, verified_chunks
 from ._driver import iter_body, run_flow
@@ -531,6 +533,26 @@ class Registry:
             for referrer in copied_referrers:
                 dest._send_tree(source, dest_repo, referrer.digest, referrer.media_type, mount_from)
         return CopyResult(sent.descriptor, sent.digest != result.digest, copied_referrers)
+
+    def push_artifact(
+        self,
+        repo: str,
+        tag: str | None,
+        files: Sequence[str | os.PathLike[str] | ArtifactFile | tuple[str | os.PathLike[str], str]],
+        *,
+        artifact_type: str | None = None,
+        annotations: Mapping[str, str] | None = None,
+        subject: str | Digest | Descriptor | None = None,
+    ) -> Descriptor:
+        """Push files as an OCI artifact, as oras does (see :mod:`ocireg._artifact`)."""
+        return _artifact.push_artifact(self, repo, tag, files, artifact_type=artifact_type,
+                                       annotations=annotations, subject=subject)
+
+    def pull_artifact(
+        self, repo: str, reference: str | Digest, directory: str | os.PathLike[str]
+    ) -> PulledArtifact:
+        """Write an artifact's files into ``directory`` by their titles, refusing unsafe ones."""
+        return _artifact.pull_artifact(self, repo, reference, directory)
 
     def _tracked(self, source: BlobSource, descriptor: Descriptor) -> BlobSource:
         """``source`` whose bytes are reported to :attr:`progress` as they are sent."""

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from ._errors import InvalidArgument
 
-__all__ = ["MAX_TEXT", "Range", "Version", "newest"]
+__all__ = ["MAX_TEXT", "Version", "VersionRange", "newest"]
 
 MAX_TEXT = 1024
 """Longest version or range text read (a tag is at most 128 characters)."""
@@ -276,14 +276,14 @@ def _tokens(text: str) -> Iterator[tuple[str, str]]:
 
 
 @dataclass(frozen=True)
-class Range:
-    """A set of versions: ``">=1.2 <2 || ^3.1"``; ``Range.parse(text).contains(version)``."""
+class VersionRange:
+    """A set of versions: ``">=1.2 <2 || ^3.1"``; ``VersionRange.parse(text).contains(version)``."""
 
     text: str
     sets: tuple[tuple[_Comparator, ...], ...] = field(repr=False)
 
     @classmethod
-    def parse(cls, text: str) -> Range:
+    def parse(cls, text: str) -> VersionRange:
         text = _check_text(text, "version range")
         sets: list[tuple[_Comparator, ...]] = []
         for part in text.split("||"):

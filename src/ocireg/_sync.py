@@ -43,7 +43,7 @@ from ._manifest import Index, Platform
 from ._ratelimit import RateLimitedTransport, TokenBucket
 from ._reference import Reference, validate_registry, validate_repository, validate_tag
 from ._registry import Registry, default_transport
-from ._semver import Range, newest
+from ._semver import VersionRange, newest
 from ._transfer import filter_index
 from ._transport import Transport
 
@@ -187,7 +187,7 @@ class TagFilter:
 
     tags: tuple[str, ...] = ()
     regex: tuple[re.Pattern[str], ...] = ()
-    semver: Range | None = None
+    semver: VersionRange | None = None
     exclude: tuple[re.Pattern[str], ...] = ()
     newest: int | None = None
 
@@ -329,7 +329,7 @@ class SyncConfig:
             tags = TagFilter(
                 tags=tuple(t.str_list("tags")),
                 regex=tuple(_pattern(p, f"sync[{i}].tag_regex") for p in t.str_list("tag_regex")),
-                semver=Range.parse(s) if (s := t.opt_str("semver")) is not None else None,
+                semver=VersionRange.parse(s) if (s := t.opt_str("semver")) is not None else None,
                 exclude=tuple(_pattern(p, f"sync[{i}].exclude_regex") for p in t.str_list("exclude_regex")),
                 newest=int(n) if (n := t.opt_number("newest")) is not None else None,
             )

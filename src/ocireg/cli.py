@@ -20,10 +20,9 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
-from . import __version__
+from . import __version__, _cli_jobs
 from ._auth import CredentialProvider, Credentials
 from ._credentials import DockerConfigStore, login, logout
 from ._endpoints import ManifestResult
@@ -152,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     which = sub.add_mutually_exclusive_group()
     which.add_argument("--platform", type=_platform, help="os/arch[/variant]: pull one child of an index")
     which.add_argument("--all-platforms", action="store_true", help="pull every child of an index (default)")
+    _cli_jobs.add_pull_format(sub)
     sub = command("push", "push an image from an OCI image layout directory")
     sub.add_argument("directory", metavar="DIR")
     sub.add_argument("ref", metavar="REF", type=_reference)
@@ -175,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("registry", metavar="REGISTRY", type=_registry_host)
     sub = command("logout", "remove the saved credentials for a registry")
     sub.add_argument("registry", metavar="REGISTRY", type=_registry_host)
+    _cli_jobs.add_commands(command)
     return parser
 
 
@@ -396,6 +397,8 @@ def _blob(ctx: _Context) -> str:
 
 
 def _pull(ctx: _Context) -> str:
+    if ctx.args.format != "oci":
+        return _cli_jobs.pull_archive(ctx)
     ref: Reference = ctx.args.ref
     registry = ctx.registry(ref.api_host)
     result = registry.pull(ref.repository, ref.target, ctx.args.directory,
@@ -413,10 +416,9 @@ def _pull(ctx: _Context) -> str:
 def _push(ctx: _Context) -> str:
     ref: Reference = ctx.args.ref
     directory: str = ctx.args.directory
-    if not Path(directory, "oci-layout").is_file():
-        raise InvalidArgument(f"{directory}: not an OCI image layout (no oci-layout file)")
+    source = _cli_jobs.push_source(directory)  # a layout directory, or a docker or OCI archive
     registry = ctx.registry(ref.api_host)
-    descriptor = registry.push(directory, ref.repository, ref.tag, ref_name=ctx.args.ref_name)
+    descriptor = registry.push(source, ref.repository, ref.tag, ref_name=ctx.args.ref_name)
     if ref.digest is not None and ref.digest != descriptor.digest:
         raise InvalidArgument(f"the layout's image is {descriptor.digest}, not {ref.digest}")
     _print_descriptor(ctx, ref, descriptor)
@@ -525,6 +527,7 @@ _COMMANDS: dict[str, Callable[[_Context], str]] = {
     "referrers": _referrers,
     "login": _login,
     "logout": _logout,
+    **_cli_jobs.COMMANDS,
 }
 
 
