@@ -62,6 +62,7 @@ __all__ = [
     "sync",
 ]
 
+_REFERRERS_TAG = re.compile(r"sha256-[0-9a-f]{64}|sha512-[0-9a-f]{128}")
 Status = Literal["copied", "skipped", "failed", "cancelled", "planned"]
 DEFAULT_JOBS = 4
 CONFIG_LIMIT = 4 << 20
@@ -177,12 +178,14 @@ class ConnectionOptions:
 class TagFilter:
     """Which tags of a repository to copy.
 
-    A tag is taken when it is one of ``tags``, fully matches one of ``regex``, or
-    names a version in ``semver``; with none of the three, every tag is.  Tags that
-    fully match an ``exclude`` pattern are then dropped, and ``newest`` keeps the
-    tags of the N highest release versions left.  Tags named in ``tags`` are
-    copied even when the source does not list them (a missing one is reported as
-    failed, not silently ignored).
+    A tag is taken when it fully matches one of ``regex`` or names a version in
+    ``semver`` (with neither, every listed tag is); tags that fully match an
+    ``exclude`` pattern are dropped, and ``newest`` keeps the tags of the N highest
+    release versions left.  Tags named in ``tags`` are always copied, even when the
+    source does not list them: a missing one is reported as failed, not ignored.
+    Listed tags of the OCI 1.1 referrers fallback (``sha256-<hex>``) are never taken:
+    they index referrers, which ``referrers`` copies (and the target's own fallback
+    tag is kept up to date as they are pushed).
     """
 
     tags: tuple[str, ...] = ()
@@ -203,18 +206,19 @@ class TagFilter:
         return bool(self.regex or self.semver or self.newest is not None or not self.tags)
 
     def select(self, listed: Iterable[str]) -> list[str]:
-        """The tags to copy out of ``listed``, sorted."""
-        includes = bool(self.tags or self.regex or self.semver)
-        chosen = set(self.tags)
-        for tag in listed:
-            if not includes or any(p.fullmatch(tag) for p in self.regex) or (
-                self.semver is not None and self.semver.contains(tag)
-            ):
-                chosen.add(tag)
+        """The tags to copy out of ``listed`` (plus the exact ones), sorted."""
+        patterns = bool(self.regex or self.semver)
+        if not patterns and self.tags and self.newest is None:
+            return sorted(set(self.tags))  # exact tags alone: nothing listed is wanted
+        chosen = {
+            tag for tag in listed
+            if not _REFERRERS_TAG.fullmatch(tag) and not patterns or any(p.fullmatch(tag) for p in self.regex)
+            or (self.semver is not None and self.semver.contains(tag))
+        }
         kept = [t for t in chosen if not any(p.fullmatch(t) for p in self.exclude)]
         if self.newest is not None:
             kept = newest(kept, self.newest)
-        return sorted(kept)
+        return sorted(set(kept) | set(self.tags))
 
 
 @dataclass(frozen=True)
