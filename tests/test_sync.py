@@ -178,7 +178,7 @@ def test_a_failure_is_reported_and_the_rest_go_on_unless_fail_fast(
     report = sync(config, jobs=1, fail_fast=True)
     assert report.failed == 1 and report.cancelled >= 1
     assert report.copied + report.cancelled == 2
-    assert [r.status for r in report.images][0] == "failed"
+    assert report.images[0].status == "failed"
 
 
 def test_a_namespace_is_listed_through_the_catalog_with_platforms_and_referrers(
