@@ -17,11 +17,11 @@ from pathlib import Path
 import oras.client
 import pytest
 
+from conftest import open_client
 from images import OCI_EMPTY, OCI_MANIFEST, Blob, ImageContent, push_raw
 from ocireg import InvalidArgument, InvalidManifest, Registry
 from ocireg._artifact import EMPTY_CONFIG, TITLE, check_titles
 from ocireg.cli import main
-from conftest import open_client
 from registry_bed import RegistryInstance
 
 pytestmark = pytest.mark.registry

@@ -212,8 +212,10 @@ class TagFilter:
             return sorted(set(self.tags))  # exact tags alone: nothing listed is wanted
         chosen = {
             tag for tag in listed
-            if not _REFERRERS_TAG.fullmatch(tag) and not patterns or any(p.fullmatch(tag) for p in self.regex)
-            or (self.semver is not None and self.semver.contains(tag))
+            if not _REFERRERS_TAG.fullmatch(tag) and (
+                not patterns or any(p.fullmatch(tag) for p in self.regex)
+                or (self.semver is not None and self.semver.contains(tag))
+            )
         }
         kept = [t for t in chosen if not any(p.fullmatch(t) for p in self.exclude)]
         if self.newest is not None:
