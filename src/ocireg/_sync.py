@@ -302,7 +302,7 @@ class SyncConfig:
             raise InvalidArgument(f"{path}: not valid TOML ({exc})") from None
         try:
             return cls.from_mapping(document)
-        except InvalidArgument as exc:
+        except ValueError as exc:  # InvalidArgument, InvalidReference, InvalidPlatform: all the file's
             raise InvalidArgument(f"{path}: {exc}") from None
 
     @classmethod
