@@ -155,8 +155,11 @@ def test_command_line_pull_format_and_push_of_a_tar(
 
     assert main(["push", str(archive), f"{ref}-copy:arm64", "--json"]) == 0
     assert json.loads(capsysbinary.readouterr().out)["digest"] == arm64.digest
-    with pytest.raises(SystemExit):
-        main(["pull", "--format", "tarball", f"{ref}:multi", str(tmp_path / "x.tar")])
+    for wrong in (["--format", "tarball"], ["--format", "docker-archive", "--all-platforms"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["pull", *wrong, f"{ref}:multi", str(tmp_path / "x.tar")])
+        assert exit_info.value.code == 2
+    assert not (tmp_path / "x.tar").exists()
 
 
 # --- hostile and odd tars (no registry needed to refuse them) --------------------------------

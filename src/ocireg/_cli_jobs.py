@@ -245,6 +245,8 @@ def pull_archive(ctx: _Context) -> str:
     """``pull --format docker-archive REF FILE.tar``."""
     ref: Reference = ctx.args.ref
     platform: Platform | None = ctx.args.platform
+    if ctx.args.all_platforms:
+        raise cli._Usage("a docker archive holds one platform: give --platform (default linux/amd64)")
     registry = ctx.registry(ref.api_host)
     repo_tags = [ref.familiar] if ref.tag is not None and ref.digest is None else []
     descriptor = write_docker_archive(registry, ref.repository, ref.target, ctx.args.directory,
