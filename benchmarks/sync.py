@@ -25,9 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "transports"), str(ROOT / "tests")]
 
 from images import oci_image, push_raw  # noqa: E402
-from registry_bed import start_registry  # noqa: E402
-
 from ocireg import RegistrySettings, SyncConfig, SyncRule, TagFilter, sync  # noqa: E402
+from registry_bed import start_registry  # noqa: E402
 
 MiB = 1 << 20
 
