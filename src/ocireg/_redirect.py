@@ -23,7 +23,7 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 _CREDENTIAL_HEADERS = ("Authorization", "Proxy-Authorization", "Cookie")
 """Headers that belong to one origin and are dropped when a redirect leaves it."""
-_CONTENT_HEADERS = ("Content-Length", "Content-Type", "Content-VersionRange", "Content-Encoding", "Transfer-Encoding")
+_CONTENT_HEADERS = ("Content-Length", "Content-Type", "Content-Range", "Content-Encoding", "Transfer-Encoding")
 """Headers that describe a body, dropped when a redirect turns the request into a GET."""
 
 

@@ -115,7 +115,7 @@ def upload_chunk(
     end = upload.offset + length - 1
     request = session.request("PATCH", upload.location, headers=(
         ("Content-Type", "application/octet-stream"),
-        ("Content-VersionRange", f"{upload.offset}-{end}"),
+        ("Content-Range", f"{upload.offset}-{end}"),
         ("Content-Length", str(length)),
     ), body=body)
     response = yield from session.send(request, scopes=_push_scopes(repo), now=now)
