@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from ocireg import Registry
+from ocireg import HTTPClientTransport, Registry
 from registry_bed import (
     INSTALL_HINT,
     SETUPS,
@@ -91,18 +92,21 @@ def second_registry() -> Iterator[RegistryInstance]:
 # Transports: integration tests run over each of them (parametrised, not copied).
 # ---------------------------------------------------------------------------
 
-TRANSPORTS = ("urllib3", "h11")
+TRANSPORTS = ("urllib3", "h11", "stdlib")
 
 
-def make_transport(name: str, **options: object) -> object:
+def make_transport(name: str, **options: object) -> Any:
     """A fresh transport by name, as a user would build it."""
     if name == "urllib3":
         from ocireg_urllib3 import Urllib3Transport
 
         return Urllib3Transport(**options)  # type: ignore[arg-type]
-    from ocireg_h11 import H11Transport
+    if name == "h11":
+        from ocireg_h11 import H11Transport
 
-    return H11Transport(**options)  # type: ignore[arg-type]
+        return H11Transport(**options)  # type: ignore[arg-type]
+    assert name == "stdlib", name
+    return HTTPClientTransport(**options)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session", params=TRANSPORTS, ids=TRANSPORTS)

@@ -10,6 +10,9 @@ whose answers are scripted per path::
         ... transport.send(Request("GET", server.url + "/v2/")) ...
         server.requests[0].headers, server.connections
 
+``TunnelProxy`` is an HTTP proxy that only tunnels (``CONNECT``), recording each
+``CONNECT`` head it was sent, for HTTPS through a proxy.
+
 ``ScriptedServer`` is a raw socket server for what a well-behaved server never
 does: each accepted connection runs the next script, a sequence of steps
 (``READ`` one request, ``Send(bytes)``, ``CLOSE``, ``RESET`` via ``SO_LINGER 0``,
@@ -28,6 +31,7 @@ import contextlib
 import datetime
 import http.server
 import ipaddress
+import select
 import socket
 import ssl
 import struct
@@ -51,6 +55,7 @@ __all__ = [
     "ScriptedServer",
     "Send",
     "Step",
+    "TunnelProxy",
     "response",
     "self_signed",
     "server_tls",
@@ -115,6 +120,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def _serve(self) -> None:
+        owner = self.server.owner
+        owner.begin()
+        try:
+            self._answer()
+        finally:
+            owner.end()
+
+    def _answer(self) -> None:
         length = self.headers.get("Content-Length")
         if length is not None:
             body = self.rfile.read(int(length))
@@ -192,6 +205,9 @@ class RouteServer:
         self.routes: dict[str, Route] = {}
         self.requests: list[Received] = []
         self.connections = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        """The most requests being answered at once (concurrent transfers)."""
         self.errors: list[str] = []
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -213,6 +229,15 @@ class RouteServer:
     def record(self, received: Received) -> None:
         with self._lock:
             self.requests.append(received)
+
+    def begin(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def end(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def __enter__(self) -> RouteServer:
         self._thread.start()
@@ -423,6 +448,81 @@ class ScriptedServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._stop.set()
+        self._acceptor.join()
+        self._listener.close()
+        for thread in self._threads:
+            thread.join()
+
+
+# --- a tunnelling proxy ---------------------------------------------------------------
+
+
+class TunnelProxy:
+    """Answers ``CONNECT host:port`` with 200 and relays bytes both ways; ``heads`` holds
+    each ``CONNECT`` head received (request line and header lines)."""
+
+    def __init__(self) -> None:
+        self.heads: list[list[str]] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._acceptor = threading.Thread(target=self._accept)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            thread = threading.Thread(target=self._tunnel, args=(client,))
+            self._threads.append(thread)
+            thread.start()
+
+    def _tunnel(self, client: socket.socket) -> None:
+        client.settimeout(_IO_TIMEOUT)
+        upstream: socket.socket | None = None
+        try:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                more = client.recv(65536)
+                if not more:
+                    return
+                head += more
+            lines = head.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+            self.heads.append(lines)
+            method, target, _ = lines[0].split(" ", 2)
+            if method != "CONNECT":
+                client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+                return
+            host, _, port = target.rpartition(":")
+            upstream = socket.create_connection((host, int(port)), timeout=_IO_TIMEOUT)
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            self._relay(client, upstream)
+        except OSError:
+            return
+        finally:
+            client.close()
+            if upstream is not None:
+                upstream.close()
+
+    def _relay(self, a: socket.socket, b: socket.socket) -> None:
+        peers = {a: b, b: a}
+        while not self._stop.is_set():
+            ready, _, _ = select.select(list(peers), [], [], 0.05)
+            for sock in ready:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                peers[sock].sendall(data)
+
+    def __enter__(self) -> TunnelProxy:
+        self._acceptor.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         self._acceptor.join()
         self._listener.close()

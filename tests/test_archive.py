@@ -17,7 +17,7 @@ import pytest
 
 from conftest import open_client
 from images import docker_image, oci_image, oci_index, push_raw
-from ocireg import ArchiveLayout, InvalidLayout, Registry, write_docker_archive
+from ocireg import ArchiveLayout, InvalidLayout, Registry
 from ocireg.cli import main
 from registry_bed import RegistryInstance
 
@@ -62,7 +62,7 @@ def test_skopeo_reads_the_docker_archive_ocireg_writes(
     image = docker_image((3000, 5000))
     push_raw(reg.url, repo, image, tag="v1", auth=reg.writer.creds if reg.auth_required else None)
     archive = tmp_path / "image.tar"
-    descriptor = write_docker_archive(client, repo, "v1", archive)
+    descriptor = client.pull_archive(repo, "v1", archive)
     assert str(descriptor.digest) == image.digest
 
     docker = json.loads(read_member(archive, "manifest.json"))

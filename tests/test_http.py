@@ -63,7 +63,7 @@ def test_header_values_keep_every_line_in_order() -> None:
     ],
 )
 def test_registry_url_from_a_bare_host(given: str, url: str) -> None:
-    from ocireg._registry import _registry_url
+    from ocireg._client import _registry_url
 
     assert _registry_url(given) == url
 

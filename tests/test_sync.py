@@ -10,6 +10,7 @@ referrers, the dry run, and the command line with its exit status and JSON repor
 from __future__ import annotations
 
 import base64
+import collections
 import io
 import json
 import os
@@ -36,6 +37,9 @@ from ocireg import (
     VersionRange,
     sync,
 )
+from ocireg import _sync as sync_module
+from ocireg._ratelimit import TokenBucket
+from ocireg._sync import ImageCopy, ImageResult, run_image_copy
 from ocireg.cli import main
 from registry_bed import RegistryInstance
 from sync_bed import log_mark, seed_referrer, seed_tags, settings, traffic_since, unique
@@ -248,6 +252,44 @@ newest = 2
     # A task carries the settings, never a secret in its repr.
     explicit = RegistrySettings(registry_token.host, credentials=Credentials("writer", registry_token.writer.password))
     assert registry_token.writer.password not in repr(explicit)
+
+
+def test_jobs_are_split_and_every_request_passes_its_registrys_rate_limit(
+    registry_none: RegistryInstance, second_registry: RegistryInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two images, four jobs: two copies at once, each moving two blobs at once.  The
+    # copy runs on the source's client and routes the target's requests to the target's
+    # transport: both must pass through their own registry's bucket, none around it.
+    repo, mirror = unique("sync/rate"), unique("mirror/rate")
+    seed_tags(registry_none, repo, ["1.0.0", "2.0.0"], size=5000)
+    rates = {registry_none.host: 1000.25, second_registry.host: 1000.5}  # buckets of this test's own
+    config = SyncConfig(
+        (SyncRule(f"{registry_none.host}/{repo}", f"{second_registry.host}/{mirror}"),),
+        tuple(settings(r, rate=rates[r.host]) for r in (registry_none, second_registry)), jobs=4,
+    )
+    reserved: collections.Counter[int] = collections.Counter()
+    real_reserve = TokenBucket.reserve
+
+    def counting_reserve(self: TokenBucket, now: float) -> float:
+        reserved[id(self)] += 1
+        return real_reserve(self, now)
+
+    copy_jobs: list[int] = []
+
+    def recording_copy(task: ImageCopy) -> ImageResult:
+        copy_jobs.append(task.jobs)
+        return run_image_copy(task)
+
+    monkeypatch.setattr(TokenBucket, "reserve", counting_reserve)
+    monkeypatch.setattr(sync_module, "run_image_copy", recording_copy)
+    marks = {r.host: log_mark(r) for r in (registry_none, second_registry)}
+    report = sync(config)
+    assert (report.copied, report.failed) == (2, 0), report.to_json()
+    assert copy_jobs == [2, 2]
+    for instance in (registry_none, second_registry):
+        bucket = sync_module._BUCKETS[(instance.host, rates[instance.host], None)]
+        seen = len(traffic_since(instance, marks[instance.host]).entries)
+        assert seen > 0 and reserved[id(bucket)] == seen, instance.host
 
 
 class CLI:

@@ -24,7 +24,7 @@ from ocireg import (
     Version,
     VersionRange,
 )
-from ocireg._sync import ImageCopy
+from ocireg._sync import ConnectionOptions, ImageCopy, split_jobs
 
 FULL = """
 jobs = 8
@@ -133,6 +133,32 @@ def test_credentials_are_resolved_where_the_copy_runs(tmp_path: Path, monkeypatc
         RegistrySettings("a.io", username="u", password_file=str(tmp_path / "none")).resolve_credentials()
     assert isinstance(RegistrySettings("a.io").resolve_credentials(), DockerConfigStore)
     assert RegistrySettings("a.io", docker_config=False).resolve_credentials() is None
+
+
+def test_a_transport_is_named_as_discovery_names_it() -> None:
+    assert ConnectionOptions(transport="stdlib").transport == "stdlib"
+    with pytest.raises(InvalidArgument, match="stdlib"):  # the message lists what is installed
+        ConnectionOptions(transport="carrier-pigeon")
+
+
+@pytest.mark.parametrize(("jobs", "images", "expected"), [
+    (4, 100, (4, 1)),  # many images: one blob at a time each
+    (4, 1, (1, 4)),  # one image: its blobs get every transfer
+    (8, 3, (3, 2)),
+    (4, 0, (1, 4)),
+    (1, 5, (1, 1)),
+])
+def test_jobs_are_split_between_images_and_their_blobs(jobs: int, images: int, expected: tuple[int, int]) -> None:
+    assert split_jobs(jobs, images) == expected
+
+
+@given(st.integers(min_value=1, max_value=64), st.integers(min_value=0, max_value=200))
+def test_the_split_never_oversubscribes(jobs: int, images: int) -> None:
+    workers, per_copy = split_jobs(jobs, images)
+    assert workers >= 1 and per_copy >= 1
+    assert workers * per_copy <= jobs
+    assert workers <= max(1, images)
+    assert workers == min(jobs, images) or images == 0  # images are never starved of a thread
 
 
 def test_a_task_pickles_and_shows_no_secret() -> None:

@@ -1,6 +1,6 @@
 """Transport conformance: one suite, run over every built-in transport.
 
-Each test takes ``transport_factory`` (urllib3, then h11) and talks to the local
+Each test takes ``transport_factory`` (urllib3, h11, the stdlib one) and talks to the local
 servers of ``servers.py`` only: a keep-alive ``http.server`` for well-formed HTTP,
 a raw scripted socket server for truncation, bad framing, resets and stalls.  The
 promise checked is the one in ``ocireg._transport``: requests go out as given,
@@ -20,13 +20,12 @@ from typing import Any
 
 import pytest
 
+from conftest import TRANSPORTS, make_transport
 from ocireg._driver import CHUNK_SIZE, iter_body, run_flow
 from ocireg._errors import ConnectError, ProtocolError, TransportError, TransportTimeout
 from ocireg._flow import Flow, read_body
 from ocireg._http import Request, Response
 from ocireg._transport import ResponseStream, Transport
-from ocireg_h11 import H11Transport
-from ocireg_urllib3 import Urllib3Transport
 from servers import (
     CLOSE,
     READ,
@@ -36,17 +35,13 @@ from servers import (
     ScriptedServer,
     Send,
     Step,
+    TunnelProxy,
     response,
     self_signed,
     server_tls,
 )
 
 Factory = Callable[..., Transport]
-
-TRANSPORTS: dict[str, Callable[..., Transport]] = {
-    "urllib3": Urllib3Transport,
-    "h11": H11Transport,
-}
 
 DOCKER_HUB_CHALLENGE = (
     'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
@@ -65,15 +60,14 @@ def _no_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name.lower(), raising=False)
 
 
-@pytest.fixture(params=sorted(TRANSPORTS))
+@pytest.fixture(params=TRANSPORTS)
 def transport_factory(request: pytest.FixtureRequest) -> Iterator[Factory]:
     """Builds transports of one kind (short read timeout); closes them all afterwards."""
     made: list[Transport] = []
-    cls = TRANSPORTS[request.param]
 
     def make(**options: Any) -> Transport:
         options.setdefault("read_timeout", 0.5)
-        transport = cls(**options)
+        transport: Transport = make_transport(request.param, **options)
         made.append(transport)
         return transport
 
@@ -383,16 +377,73 @@ def test_no_retry_once_answer_bytes_arrived(transport_factory: Factory) -> None:
         assert scripted.connections == 1
 
 
-def test_h11_resends_a_bytes_request_once_on_a_stale_connection() -> None:
-    """h11 only: urllib3 runs with retries=False and relies on its pre-reuse check."""
+@pytest.mark.parametrize("name", ["h11", "stdlib"])
+def test_a_bytes_request_is_resent_once_on_a_stale_connection(name: str) -> None:
+    """urllib3 runs with retries=False and relies on its pre-reuse check alone."""
     ok = response(200, body=b"{}")
     with ScriptedServer([[READ, Send(ok), READ, CLOSE], [READ, Send(ok)]]) as scripted:
-        with H11Transport(read_timeout=0.5) as transport:
+        transport = make_transport(name, read_timeout=0.5)
+        try:
             fetch(transport, get(scripted.url + "/v2/"))
             response2, body = fetch(transport, Request("PUT", scripted.url + "/x", body=b"data"))
+        finally:
+            transport.close()
         assert (response2.status, body) == (200, b"{}")
         assert scripted.connections == 2
         assert scripted.requests[1] == scripted.requests[2]
+
+
+# --- what a request body raises is its own verdict -------------------------------------
+
+
+class ForeignInvalidLayout(ValueError):
+    """Stands for another copy's InvalidLayout: a ValueError that is no RegistryError here."""
+
+
+class SourceReadError(OSError):
+    """A source whose file failed: an OSError raised by the body, not by the network."""
+
+
+@pytest.mark.parametrize("error", [ForeignInvalidLayout, SourceReadError, KeyError])
+def test_what_the_body_iterable_raises_passes_through_unchanged(
+    transport_factory: Factory, server: RouteServer, error: type[Exception]
+) -> None:
+    server.route("/v2/x/blobs/uploads/1", status=201)
+    raised = error("layout blob is short")
+
+    def chunks() -> Iterator[bytes]:
+        yield b"x" * 1000
+        raise raised
+
+    request = Request(
+        "PUT", server.url + "/v2/x/blobs/uploads/1", headers=(("Content-Length", "5000"),), body=chunks()
+    )
+    transport = transport_factory()
+    with pytest.raises(error) as caught:
+        transport.send(request)
+    assert caught.value is raised
+    assert fetch(transport, get(server.url + "/v2/x/blobs/uploads/1"))[0].status == 201  # still usable
+
+
+@pytest.mark.parametrize("sizes", [[3000, 3000], [3000]], ids=["longer", "shorter"])
+def test_a_body_that_disagrees_with_its_content_length_is_refused(
+    transport_factory: Factory, server: RouteServer, sizes: list[int]
+) -> None:
+    """Extra bytes would be read as the start of another request; missing ones would
+    leave the server waiting until the read timeout."""
+    server.route("/upload", status=201)
+    request = Request(
+        "PUT",
+        server.url + "/upload",
+        headers=(("Content-Length", "4000"),),
+        body=iter([b"a" * size for size in sizes]),
+    )
+    started = time.monotonic()
+    with pytest.raises(ProtocolError):
+        fetch(transport_factory(), request)
+    assert time.monotonic() - started < 0.4  # refused, not timed out (read_timeout 0.5 s)
+    assert len(server.requests) <= 1
+    assert all(r.path == "/upload" for r in server.requests)
 
 
 # --- every fault ends in the documented error ------------------------------------------
@@ -521,34 +572,62 @@ def test_run_flow_over_the_transport(transport_factory: Factory, server: RouteSe
     assert server.connections == 1
 
 
-# --- proxies from the environment (urllib3) --------------------------------------------
+# --- proxies from the environment (urllib3 and stdlib; h11 has none) ------------------
+
+PROXYING = ["urllib3", "stdlib"]
 
 
-def test_urllib3_http_proxy_from_environment(
-    server: RouteServer, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("name", PROXYING)
+def test_http_proxy_from_environment(
+    server: RouteServer, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
     """A plain HTTP proxy gets the absolute URL and the proxy's own credentials."""
     server.route("http://registry.example/v2/", body=b"via proxy")
     proxy = server.url.replace("http://", "http://user:p%40ss@")
     monkeypatch.setenv("HTTP_PROXY", proxy)
-    with Urllib3Transport(read_timeout=0.5) as transport:
-        _, body = fetch(transport, get("http://registry.example/v2/"))
-    assert body == b"via proxy"
-    (seen,) = server.requests
-    assert seen.path == "http://registry.example/v2/"
-    assert seen.header("Proxy-Authorization") == "Basic dXNlcjpwQHNz"  # user:p@ss
+    with make_transport(name, read_timeout=0.5) as transport:
+        for _ in range(2):
+            _, body = fetch(transport, get("http://registry.example/v2/"))
+            assert body == b"via proxy"
+    assert [r.path for r in server.requests] == ["http://registry.example/v2/"] * 2
+    assert server.requests[0].header("Proxy-Authorization") == "Basic dXNlcjpwQHNz"  # user:p@ss
+    assert server.requests[0].header("Host") == "registry.example"
+    assert server.connections == 1
 
 
-def test_urllib3_no_proxy_and_opt_out(server: RouteServer, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("name", PROXYING)
+def test_no_proxy_and_opt_out(server: RouteServer, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     server.route("/v2/", body=b"direct")
     with socket.socket() as probe:  # a proxy address nobody listens on
         probe.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
     monkeypatch.setenv("HTTP_PROXY", dead)
-    with Urllib3Transport(read_timeout=0.5, proxy_from_env=False) as transport:
+    with make_transport(name, read_timeout=0.5, proxy_from_env=False) as transport:
         assert fetch(transport, get(server.url + "/v2/"))[1] == b"direct"
-    with Urllib3Transport(read_timeout=0.5) as transport:
+    with make_transport(name, read_timeout=0.5) as transport:
         with pytest.raises(ConnectError):
             transport.send(get(server.url + "/v2/"))
         monkeypatch.setenv("NO_PROXY", "127.0.0.1")
         assert fetch(transport, get(server.url + "/v2/"))[1] == b"direct"
+
+
+@pytest.mark.parametrize("name", PROXYING)
+def test_https_goes_through_a_connect_tunnel(
+    tls_server: tuple[RouteServer, str], monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """The proxy sees only CONNECT and its own credentials; TLS runs end to end, verified."""
+    server, cert_file = tls_server
+    with TunnelProxy() as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url.replace("http://", "http://user:pw@"))
+        with make_transport(name, read_timeout=0.5, ca_file=cert_file) as transport:
+            for _ in range(2):
+                response, body = fetch(
+                    transport, get(server.url + "/v2/", ("Authorization", "Bearer registry-token"))
+                )
+                assert (response.status, body) == (200, b"{}")
+    ((line, *headers),) = proxy.heads  # one tunnel, kept alive
+    assert line.startswith("CONNECT " + server.url.removeprefix("https://") + " ")
+    assert "proxy-authorization: basic dxnlcjpwdw==" in [h.lower() for h in headers]  # user:pw
+    assert not any("registry-token" in h for h in headers)
+    assert server.requests[0].header("Proxy-Authorization") is None
+    assert server.requests[0].header("Authorization") == "Bearer registry-token"

@@ -10,25 +10,29 @@ private.  Layers, from the bottom:
   driven by :func:`run_flow` or any loop of your own (see :mod:`ocireg.flows`);
 * the blocking driver :class:`Registry`;
 * transports: anything with ``send(request) -> Response`` (:class:`Transport`);
-  ``ocireg_urllib3`` and ``ocireg_h11`` ship with it.
+  :class:`HTTPClientTransport` (standard library) is in the core, ``ocireg_urllib3``
+  and ``ocireg_h11`` ship beside it and are found through entry points.
 
 Every exception raised derives from :class:`RegistryError`; see ``ocireg._errors``
 for the promise of what can escape.
 """
 
 from . import _media as media
-from ._archive import ArchiveLayout, write_docker_archive
+from ._archive import ArchiveLayout
 from ._artifact import ArtifactFile, PulledArtifact
 from ._async import AsyncResponseStream, AsyncTransport, run_flow_async
 from ._auth import CredentialProvider, Credentials, Scope
 from ._challenge import Challenge, parse_challenges
+from ._client import AsyncRegistry, Registry
 from ._credentials import DockerConfigStore, login, logout
 from ._digest import Digest, DigestVerifier, verify_bytes
+from ._discovery import default_async_transport, default_transport
 from ._driver import run_flow
 from ._endpoints import ManifestInfo, ManifestResult
 from ._errors import (
     AuthenticationError,
     BlobUnknown,
+    Cancelled,
     ConnectError,
     Denied,
     DigestMismatch,
@@ -41,6 +45,7 @@ from ._errors import (
     InvalidPlatform,
     InvalidReference,
     InvalidResponse,
+    LocalFileError,
     MalformedHeader,
     ManifestUnknown,
     NameUnknown,
@@ -58,8 +63,25 @@ from ._errors import (
     Unauthorized,
     Unsupported,
     UsageError,
+    translate_transport_error,
 )
-from ._flow import Close, Effect, Flow, ReadBody
+from ._flow import (
+    Acquire,
+    BlobBody,
+    Call,
+    Close,
+    Effect,
+    Emit,
+    Flow,
+    Gate,
+    Now,
+    Parallel,
+    ReadBody,
+    Release,
+    Sink,
+    Sleep,
+    StreamBody,
+)
 from ._http import Headers, Origin, Request, Response, header_value, redact_url
 from ._layout import OCILayout
 from ._link import Link, parse_link
@@ -74,9 +96,10 @@ from ._manifest import (
 )
 from ._ratelimit import RateLimitedTransport, TokenBucket
 from ._reference import Reference
-from ._registry import CopyResult, Listing, PullResult, RawResponse, Registry, default_transport
+from ._results import CopyResult, Listing, PullResult, RawResponse
 from ._semver import Version, VersionRange
 from ._session import Limits, Session
+from ._stdlib_transport import HTTPClientTransport
 from ._sync import (
     ConnectionOptions,
     ImageCopy,
@@ -95,12 +118,17 @@ from ._upload import PushedBlob
 __version__ = "0.1.0"
 
 __all__ = [
+    "Acquire",
     "ArchiveLayout",
     "ArtifactFile",
+    "AsyncRegistry",
     "AsyncResponseStream",
     "AsyncTransport",
     "AuthenticationError",
+    "BlobBody",
     "BlobUnknown",
+    "Call",
+    "Cancelled",
     "Challenge",
     "Close",
     "ConnectError",
@@ -116,8 +144,11 @@ __all__ = [
     "DockerConfigStore",
     "Document",
     "Effect",
+    "Emit",
     "ErrorDetail",
     "Flow",
+    "Gate",
+    "HTTPClientTransport",
     "Headers",
     "ImageCopy",
     "ImageResult",
@@ -133,6 +164,7 @@ __all__ = [
     "Limits",
     "Link",
     "Listing",
+    "LocalFileError",
     "MalformedHeader",
     "Manifest",
     "ManifestInfo",
@@ -140,8 +172,10 @@ __all__ = [
     "ManifestUnknown",
     "NameUnknown",
     "NotFound",
+    "Now",
     "OCILayout",
     "Origin",
+    "Parallel",
     "Platform",
     "PlatformNotFound",
     "ProtocolError",
@@ -156,6 +190,7 @@ __all__ = [
     "Registry",
     "RegistryError",
     "RegistrySettings",
+    "Release",
     "RemoteError",
     "Request",
     "Response",
@@ -165,6 +200,9 @@ __all__ = [
     "SchemaV1Manifest",
     "Scope",
     "Session",
+    "Sink",
+    "Sleep",
+    "StreamBody",
     "SyncConfig",
     "SyncFailed",
     "SyncReport",
@@ -180,6 +218,7 @@ __all__ = [
     "UsageError",
     "Version",
     "VersionRange",
+    "default_async_transport",
     "default_transport",
     "header_value",
     "login",
@@ -192,6 +231,6 @@ __all__ = [
     "run_flow",
     "run_flow_async",
     "sync",
+    "translate_transport_error",
     "verify_bytes",
-    "write_docker_archive",
 ]

@@ -1,14 +1,14 @@
 """Images in tar files: ``docker save`` archives and OCI layouts inside a tar.
 
-Writing (:func:`write_docker_archive`) produces what ``docker save`` (25 and
+Writing (:func:`pull_archive`, a flow both clients run) produces what ``docker save`` (25 and
 later) writes: a ``manifest.json`` with ``Config``, ``RepoTags`` and ``Layers``
 for ``docker load``, and, in the same tar, an OCI image layout (``oci-layout``,
 ``index.json``, ``blobs/sha256/...``) holding the manifest exactly as served.
 Layers are stored as the registry holds them (compressed or not), as crane does;
 ``docker load`` and skopeo decompress what they read.  The tar is streamed: each
-blob goes from the registry through its digest check into the file, under a tar
-header written from the size its descriptor gives, to a temporary file renamed
-into place once complete.
+blob goes from the registry through its digest check (a ``StreamBody`` effect)
+into the file, under a tar header written from the size its descriptor gives, to
+a temporary file renamed into place once complete.
 
 Reading (:class:`ArchiveLayout`) serves an archive to :meth:`Registry.push` in
 place of a layout directory, without extracting it: members are read at their
@@ -33,21 +33,22 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import _media as media
 from ._digest import Digest, verify_bytes
-from ._errors import DigestMismatch, InvalidArgument, InvalidLayout
-from ._files import atomic_write
+from ._endpoints import ManifestResult
+from ._errors import DigestMismatch, InvalidArgument, InvalidLayout, RegistryError
+from ._files import AtomicFile
+from ._flow import Flow, call
+from ._image import blob_into, manifest
 from ._layout import REF_NAME, OCILayout
 from ._manifest import MANIFEST_LIMIT, Descriptor, Index, Manifest, Platform, parse_manifest
 from ._reference import Reference
+from ._session import Session
 from ._strictjson import parse_json_object
 
-if TYPE_CHECKING:
-    from ._registry import Registry
-
-__all__ = ["ArchiveLayout", "safe_member_name", "write_docker_archive"]
+__all__ = ["ArchiveLayout", "pull_archive", "safe_member_name"]
 
 MAX_MEMBERS = 100_000
 """More members than any image has layers and files: past this the tar is refused."""
@@ -99,83 +100,132 @@ def _header(name: str, size: int) -> bytes:
     return info.tobuf(format=tarfile.PAX_FORMAT)
 
 
-def _member(name: str, size: int, chunks: Iterable[bytes | bytearray | memoryview]) -> Iterator[bytes | bytearray | memoryview]:
-    yield _header(name, size)
-    yield from chunks
-    if size % _BLOCK:
-        yield bytes(_BLOCK - size % _BLOCK)
-
-
 def _blob_name(digest: Digest) -> str:
     return f"blobs/{digest.algorithm}/{digest.encoded}"
 
 
-def _archive_chunks(
-    registry: Registry, repo: str, manifest: Manifest, body: bytes, descriptor: Descriptor, repo_tags: list[str]
-) -> Iterator[bytes | bytearray | memoryview]:
-    written = 0
+class _TarWriter:
+    """A tar written member after member into an :class:`AtomicFile`, which it becomes only
+    when :meth:`finish` ends it; any failure on the way aborts the whole file."""
 
-    def count(chunks: Iterable[bytes | bytearray | memoryview]) -> Iterator[bytes | bytearray | memoryview]:
-        nonlocal written
-        for chunk in chunks:
-            written += len(chunk)
-            yield chunk
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._file = AtomicFile(path)
+        self._written = 0
 
-    yield from count(_member("oci-layout", *_json_bytes({"imageLayoutVersion": "1.0.0"})))
-    seen: set[Digest] = set()
-    for blob in (manifest.config, *manifest.layers):
-        if blob.digest in seen:
-            continue
-        seen.add(blob.digest)
-        chunks = registry.iter_blob(repo, blob.digest, blob.size)  # verified as it streams
-        yield from count(_member(_blob_name(blob.digest), blob.size, chunks))
-    yield from count(_member(_blob_name(descriptor.digest), len(body), [body]))
-    annotations = {_IMAGE_NAME: repo_tags[0], REF_NAME: repo_tags[0].rsplit(":", 1)[1]} if repo_tags else {}
-    entry = Descriptor(descriptor.media_type, descriptor.digest, len(body), annotations=tuple(annotations.items()))
-    index = {"schemaVersion": 2, "mediaType": media.OCI_INDEX, "manifests": [entry.to_json()]}
-    yield from count(_member("index.json", *_json_bytes(index)))
-    docker = [{
-        "Config": _blob_name(manifest.config.digest),
-        "RepoTags": repo_tags,
-        "Layers": [_blob_name(layer.digest) for layer in manifest.layers],
-    }]
-    yield from count(_member("manifest.json", *_json_bytes(docker)))
-    written += 2 * _BLOCK
-    yield bytes(2 * _BLOCK + (-written % _RECORD))
+    def open(self) -> None:
+        self._file.open()
+
+    def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        self._file.write(chunk)
+        self._written += len(chunk)
+
+    def pad(self, size: int) -> None:
+        if size % _BLOCK:
+            self.write(bytes(_BLOCK - size % _BLOCK))
+
+    def add(self, name: str, data: bytes) -> None:
+        self.write(_header(name, len(data)))
+        self.write(data)
+        self.pad(len(data))
+
+    def member(self, name: str, size: int) -> _MemberSink:
+        """A sink for :class:`~ocireg._flow.StreamBody` that becomes the member ``name``."""
+        return _MemberSink(self, name, size)
+
+    def finish(self, members: Iterable[tuple[str, bytes]]) -> Path:
+        """Add the last ``members``, end the tar (two zero blocks, a whole record), keep the file."""
+        for name, data in members:
+            self.add(name, data)
+        end = 2 * _BLOCK
+        self.write(bytes(end + (-(self._written + end) % _RECORD)))
+        return self._file.commit()
+
+    def abort(self) -> None:
+        self._file.abort()
 
 
-def _json_bytes(value: Any) -> tuple[int, list[bytes]]:
-    data = json.dumps(value, separators=(",", ":")).encode()
-    return len(data), [data]
+class _MemberSink:
+    """One member streamed in: its header on ``open``, its padding on ``commit``.
+
+    A member that fails (a digest mismatch, a dropped connection) aborts the whole
+    archive: a tar with a hole in it is no archive."""
+
+    def __init__(self, writer: _TarWriter, name: str, size: int) -> None:
+        self.writer, self.name, self.size = writer, name, size
+
+    def open(self) -> None:
+        self.writer.write(_header(self.name, self.size))
+
+    def write(self, chunk: bytes | bytearray | memoryview, /) -> None:
+        self.writer.write(chunk)
+
+    def commit(self) -> None:
+        self.writer.pad(self.size)
+
+    def abort(self) -> None:
+        self.writer.abort()
 
 
-def write_docker_archive(
-    registry: Registry,
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def pull_archive(
+    session: Session,
     repo: str,
     reference: str | Digest,
     path: str | os.PathLike[str],
     *,
     platform: str | Platform | None = None,
     repo_tags: Iterable[str] | None = None,
-) -> Descriptor:
+) -> Flow[Descriptor]:
     """Write the image ``repo:reference`` to ``path`` as a ``docker save`` archive; return its manifest.
 
     An index is resolved to one image: ``platform``, else linux/amd64.  ``repo_tags``
     (default: ``registry/repo:tag`` when ``reference`` is a tag) names it for ``docker load``.
+    The blobs stream one after another (a tar is written in order), each verified on
+    its way into the file.
     """
-    result = registry.manifest(repo, reference)
-    if isinstance(result.document, Index):
-        result = registry.manifest(repo, reference, platform=platform or DEFAULT_PLATFORM)
+    result = yield from manifest(session, repo, reference, platform or DEFAULT_PLATFORM)
     document = result.document
     if not isinstance(document, Manifest):
         raise InvalidArgument(f"{repo}:{reference} is a {result.media_type}, which docker archives cannot hold")
     if repo_tags is None:
         tags = [] if isinstance(reference, Digest) or reference.startswith("sha256:") else [
-            Reference(registry.host, repo, reference).familiar]
+            Reference(session.host, repo, reference).familiar]
     else:
         tags = list(repo_tags)
-    atomic_write(path, _archive_chunks(registry, repo, document, result.body, result.descriptor, tags))
+    writer = _TarWriter(path)
+    yield from call(writer.open)
+    try:
+        yield from call(writer.add, "oci-layout", _json_bytes({"imageLayoutVersion": "1.0.0"}))
+        seen: set[Digest] = set()
+        for blob in (document.config, *document.layers):
+            if blob.digest not in seen:
+                seen.add(blob.digest)
+                yield from blob_into(session, repo, blob.digest, writer.member(_blob_name(blob.digest), blob.size),
+                                     blob.size)
+        yield from call(writer.finish, _closing_members(document, result, tags))
+    except RegistryError:
+        yield from call(writer.abort)
+        raise
     return result.descriptor
+
+
+def _closing_members(document: Manifest, result: ManifestResult, repo_tags: list[str]) -> list[tuple[str, bytes]]:
+    """The manifest as served, ``index.json`` naming it, and docker's ``manifest.json``."""
+    descriptor = result.descriptor
+    annotations = {_IMAGE_NAME: repo_tags[0], REF_NAME: repo_tags[0].rsplit(":", 1)[1]} if repo_tags else {}
+    entry = Descriptor(descriptor.media_type, descriptor.digest, len(result.body),
+                       annotations=tuple(annotations.items()))
+    index = {"schemaVersion": 2, "mediaType": media.OCI_INDEX, "manifests": [entry.to_json()]}
+    docker = [{
+        "Config": _blob_name(document.config.digest),
+        "RepoTags": repo_tags,
+        "Layers": [_blob_name(layer.digest) for layer in document.layers],
+    }]
+    return [(_blob_name(descriptor.digest), result.body), ("index.json", _json_bytes(index)),
+            ("manifest.json", _json_bytes(docker))]
 
 
 # --- reading --------------------------------------------------------------------------
@@ -223,6 +273,9 @@ class ArchiveLayout(OCILayout):
         return digest in self._synthetic or self._find(digest) is not None
 
     def write_blob(self, digest: Digest, chunks: Iterable[bytes | bytearray | memoryview], size: int | None = None) -> Path:
+        raise InvalidLayout(f"{self.path}: an archive is read-only")
+
+    def blob_sink(self, digest: Digest) -> AtomicFile:
         raise InvalidLayout(f"{self.path}: an archive is read-only")
 
     def read_blob(self, digest: Digest, limit: int = MANIFEST_LIMIT) -> bytes:

@@ -5,9 +5,11 @@ An artifact is an image manifest with ``artifactType`` set, the empty config
 file, each named by its ``org.opencontainers.image.title`` annotation.  A
 ``subject`` makes it a referrer of another manifest (a signature, an SBOM).
 
-Pulling writes each titled layer to ``DIRECTORY/TITLE``.  A title comes from the
-registry and is hostile: every title is checked before anything is written, and
-one that is absolute, holds ``..`` or an empty or ``.`` part, a backslash or a NUL,
+Pushing and pulling are flows (:func:`push_artifact`, :func:`pull_artifact`)
+that :class:`~ocireg.Registry` and :class:`~ocireg.AsyncRegistry` run; local
+files are read and written by the driver.  Pulling writes each titled layer to
+``DIRECTORY/TITLE``.  A title comes from the registry and is hostile: every
+title is checked before anything is written, and one that is absolute, holds ``..`` or an empty or ``.`` part, a backslash or a NUL,
 names the same file as another, or would pass through a symbolic link (or a
 non-directory) inside ``DIRECTORY``, is refused with
 :class:`~ocireg.InvalidManifest` and nothing is written.  Each file is verified
@@ -21,16 +23,16 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from . import _endpoints as ep
 from . import _media as media
 from ._digest import Digest
 from ._errors import InvalidArgument, InvalidManifest
-from ._files import atomic_write
+from ._files import AtomicFile
+from ._flow import Flow, call, now, parallel
+from ._image import blob_into, manifest, upload
 from ._manifest import Descriptor, Manifest
-
-if TYPE_CHECKING:
-    from ._registry import Registry
+from ._session import Session
 
 __all__ = [
     "DEFAULT_ARTIFACT_TYPE",
@@ -145,8 +147,14 @@ def artifact_manifest(
     )
 
 
+def _regular_files(entries: Sequence[ArtifactFile]) -> None:
+    for entry in entries:
+        if not entry.path.is_file():
+            raise InvalidArgument(f"{entry.path}: not a regular file (directories are not supported)")
+
+
 def push_artifact(
-    registry: Registry,
+    session: Session,
     repo: str,
     tag: str | None,
     files: Sequence[str | os.PathLike[str] | ArtifactFile | tuple[str | os.PathLike[str], str]],
@@ -154,55 +162,67 @@ def push_artifact(
     artifact_type: str | None = None,
     annotations: Mapping[str, str] | None = None,
     subject: str | Digest | Descriptor | None = None,
-) -> Descriptor:
-    """Push ``files`` as one artifact to ``repo`` (tagged ``tag``, or by digest alone)."""
+) -> Flow[Descriptor]:
+    """Push ``files`` as one artifact to ``repo`` (tagged ``tag``, or by digest alone).
+
+    The files go up at once (up to the driver's ``jobs``), streamed from disk; the
+    manifest last, so the registry never holds one naming a blob it lacks.
+    """
     entries = [ArtifactFile.of(f) for f in files]
     try:
         check_titles(e.name for e in entries)
     except InvalidManifest as exc:
         raise InvalidArgument(str(exc)) from None
-    for entry in entries:
-        if not entry.path.is_file():
-            raise InvalidArgument(f"{entry.path}: not a regular file (directories are not supported)")
-    subject_descriptor = _subject(registry, repo, subject)
-    layers = []
-    for entry in entries:
-        pushed = registry.push_blob(repo, entry.path, media_type=entry.media_type)
-        layers.append(Descriptor(entry.media_type, pushed.descriptor.digest, pushed.descriptor.size,
-                                 annotations=((TITLE, entry.name),)))
-    registry.push_blob(repo, EMPTY_JSON, media_type=media.OCI_EMPTY_JSON)
+    yield from call(_regular_files, entries)
+    subject_descriptor = yield from _subject(session, repo, subject)
+    uploads = [upload(session, repo, entry.path, media_type=entry.media_type) for entry in entries]
+    uploads.append(upload(session, repo, EMPTY_JSON, media_type=media.OCI_EMPTY_JSON))
+    pushed = yield from parallel(uploads)
+    layers = [Descriptor(entry.media_type, blob.descriptor.digest, blob.descriptor.size,
+                         annotations=((TITLE, entry.name),))
+              for entry, blob in zip(entries, pushed[:len(entries)], strict=True)]
     manifest = artifact_manifest(layers, artifact_type=artifact_type, annotations=annotations,
                                  subject=subject_descriptor)
-    digest = registry.push_manifest(repo, tag or manifest.digest, manifest.raw, manifest.media_type)
-    return Descriptor(manifest.media_type, digest, len(manifest.raw), artifact_type=manifest.artifact_type)
+    put = yield from ep.put_manifest(session, repo, tag or manifest.digest, manifest.raw, manifest.media_type,
+                                     now=(yield from now()))
+    return Descriptor(manifest.media_type, put.digest, len(manifest.raw), artifact_type=manifest.artifact_type)
 
 
-def _subject(registry: Registry, repo: str, subject: str | Digest | Descriptor | None) -> Descriptor | None:
+def _subject(session: Session, repo: str, subject: str | Digest | Descriptor | None) -> Flow[Descriptor | None]:
     if subject is None or isinstance(subject, Descriptor):
         return subject
-    found = registry.manifest(repo, subject)
+    found = yield from manifest(session, repo, subject)
     return Descriptor(found.media_type, found.digest, len(found.body))
 
 
+def _prepare(root: Path, all_parts: Sequence[tuple[str, ...]]) -> list[Path]:
+    """The target of every title, all checked before any directory is made, then again after."""
+    root.mkdir(parents=True, exist_ok=True)
+    targets = [_target(root, parts) for parts in all_parts]
+    for parts, target in zip(all_parts, targets, strict=True):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _target(root, parts)  # again, now that its parents exist
+    return targets
+
+
 def pull_artifact(
-    registry: Registry, repo: str, reference: str | Digest, directory: str | os.PathLike[str]
-) -> PulledArtifact:
-    """Write the titled files of the artifact ``repo:reference`` into ``directory``."""
-    result = registry.manifest(repo, reference)
+    session: Session, repo: str, reference: str | Digest, directory: str | os.PathLike[str]
+) -> Flow[PulledArtifact]:
+    """Write the titled files of the artifact ``repo:reference`` into ``directory``.
+
+    Every title is checked before anything is written; the files then stream at
+    once (up to the driver's ``jobs``), each verified into a temporary file renamed
+    into place only when whole.
+    """
+    result = yield from manifest(session, repo, reference)
     document = result.document
     if not isinstance(document, Manifest):
         raise InvalidArgument(f"{repo}:{reference} is a {result.media_type}, not an artifact manifest")
     titled = [d for d in document.layers if TITLE in dict(d.annotations)]
     untitled = tuple(d for d in document.layers if TITLE not in dict(d.annotations))
     all_parts = check_titles(dict(d.annotations)[TITLE] for d in titled)
-    root = Path(directory)
-    root.mkdir(parents=True, exist_ok=True)
-    targets = [_target(root, parts) for parts in all_parts]  # all checked before any is written
-    written: list[Path] = []
-    for layer, target in zip(titled, targets, strict=True):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _target(root, all_parts[len(written)])  # again, now that parents exist
-        atomic_write(target, registry.iter_blob(repo, layer.digest, layer.size))
-        written.append(target)
+    targets = yield from call(_prepare, Path(directory), all_parts)
+    yield from parallel([blob_into(session, repo, layer.digest, AtomicFile(target), layer.size)
+                         for layer, target in zip(titled, targets, strict=True)])
     return PulledArtifact(result.descriptor, document.artifact_type or document.config.media_type,
-                          tuple(written), untitled)
+                          tuple(targets), untitled)

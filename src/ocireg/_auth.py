@@ -34,7 +34,7 @@ from typing import Protocol
 from ._challenge import Challenge, parse_challenges
 from ._errorbody import ERROR_BODY_LIMIT
 from ._errors import AuthenticationError, InsecureRequestError, InvalidArgument, ResponseTooLarge
-from ._flow import Flow, close, read_body
+from ._flow import Acquire, BlobBody, Flow, Gate, Release, close, read_body
 from ._http import Headers, Origin, Request, Response, add_query, header_values, with_header
 from ._strictjson import parse_json_object
 
@@ -309,9 +309,12 @@ def _authorized(request: Request, authorization: str | None) -> Request:
 
 
 def _replayable(request: Request) -> bool:
-    """A body that can be sent twice: none, bytes, or a re-iterable (not a one-shot iterator)."""
+    """A body that can be sent twice: none, bytes, or a re-iterable (not a one-shot iterator;
+    a blob's chunks are read from their source once)."""
     body = request.body
-    return body is None or isinstance(body, bytes | bytearray | memoryview) or iter(body) is not body
+    if body is None or isinstance(body, bytes | bytearray | memoryview):
+        return True
+    return not isinstance(body, BlobBody) and iter(body) is not body
 
 
 def _challenges_of(response: Response) -> list[Challenge]:
@@ -465,6 +468,7 @@ class Authenticator:
         self._challenge: Challenge | None = None
         self._refresh_tokens: dict[tuple[str, str], str] = {}
         self._oauth_refused: set[str] = set()
+        self._gates: dict[TokenKey, Gate] = {}
 
     def __repr__(self) -> str:
         return f"<Authenticator for {self.origin.host}:{self.origin.port}>"
@@ -554,11 +558,7 @@ class Authenticator:
             # it expires, so one scope set costs one token request while it is valid.
             return response
         yield from close(response)
-        found = self.tokens.find(realm, service, widened, now)
-        if found is not None:
-            token = found[1]
-        else:
-            token = yield from self._fetch_token(creds, realm, service, widened, now, transport_send)
+        _, token = yield from self._token(creds, realm, service, widened, now, transport_send)
         return (yield from transport_send(_authorized(request, f"Bearer {token}")))
 
     def _up_front(
@@ -577,16 +577,37 @@ class Authenticator:
             self._require_safe(self.origin, "a registry token")
             return _Attached("bearer", f"Bearer {creds.registry_token}")
         realm, service = challenge.realm or "", challenge.service or ""
-        found = self.tokens.find(realm, service, wanted, now)
-        if found is not None:
-            key, token = found
-        else:
-            token = yield from self._fetch_token(creds, realm, service, wanted, now, send)
-            key = _key(realm, service, wanted)
+        key, token = yield from self._token(creds, realm, service, wanted, now, send)
         scopes = tuple(Scope.parse(text) for text in sorted(key[2]))
         return _Attached("bearer", f"Bearer {token}", key, scopes)
 
     # --- token requests -----------------------------------------------------------------
+
+    def _token(
+        self, creds: Credentials | None, realm: str, service: str, scopes: tuple[Scope, ...], now: float, send: Send
+    ) -> Flow[tuple[TokenKey, str]]:
+        """A cached token covering ``scopes``, else one fetched by one flow at a time.
+
+        Flows running at once (the blobs of a pull) that need the same scopes wait
+        at the scope set's gate; the first fetches, the others find its token cached.
+        """
+        found = self.tokens.find(realm, service, scopes, now)
+        if found is not None:
+            return found
+        key = _key(realm, service, scopes)
+        gate = self._gates.setdefault(key, Gate(f"token {realm}"))
+        yield Acquire(gate)
+        try:
+            found = self.tokens.find(realm, service, scopes, now)
+            if found is None:
+                found = key, (yield from self._fetch_token(creds, realm, service, scopes, now, send))
+        except GeneratorExit:
+            raise  # the driver releases a gate its closed flow still holds
+        except BaseException:
+            yield Release(gate)
+            raise
+        yield Release(gate)
+        return found
 
     def _fetch_token(
         self, creds: Credentials | None, realm: str, service: str, scopes: tuple[Scope, ...], now: float, send: Send

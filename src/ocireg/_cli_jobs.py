@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import cli
-from ._archive import ArchiveLayout, write_docker_archive
+from ._archive import ArchiveLayout
 from ._artifact import ArtifactFile
 from ._errors import InvalidArgument
 from ._layout import OCILayout
@@ -26,6 +26,7 @@ from ._media import is_valid_media_type
 from ._reference import Reference
 from ._semver import VersionRange
 from ._sync import (
+    DEFAULT_JOBS,
     ConnectionOptions,
     ImageResult,
     RegistrySettings,
@@ -109,7 +110,6 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None
     sub.add_argument("--referrers", action="store_true", help="copy signatures, SBOMs and other referrers too")
     sub.add_argument("--rate", type=_rate, action="append", default=[], metavar="HOST=RPS",
                      help="at most RPS requests per second to HOST (repeatable)")
-    sub.add_argument("--jobs", type=int, metavar="N", help="images copied at once (default 4, or the config's)")
     sub.add_argument("--dry-run", action="store_true", help="print the plan, copy nothing")
     sub.add_argument("--fail-fast", action="store_true", help="stop at the first image that fails")
     sub.add_argument("--dask-scheduler", metavar="ADDRESS",
@@ -161,7 +161,7 @@ def _sync_config(ctx: _Context) -> SyncConfig:
     rates = dict(args.rate)
     hosts = {_host(args.source, args.namespace), _host(args.target, args.namespace), *rates}
     registries = tuple(RegistrySettings(h, insecure=args.insecure, rate=rates.get(h)) for h in sorted(hosts))
-    return SyncConfig((rule,), registries, args.jobs or 4, connection)
+    return SyncConfig((rule,), registries, args.jobs or DEFAULT_JOBS, connection)
 
 
 def _compile(text: str) -> re.Pattern[str]:
@@ -193,8 +193,9 @@ def _sync(ctx: _Context) -> str:
             from distributed import Client
         except ImportError:
             raise InvalidArgument("--dask-scheduler needs Dask: pip install 'ocireg[dask]'") from None
+        # The cluster decides how many images run at once; -j is then each copy's blobs.
         with Client(args.dask_scheduler) as client:  # type: ignore[no-untyped-call]
-            report = sync(config, executor=client.get_executor(), dry_run=args.dry_run,
+            report = sync(config, executor=client.get_executor(), copy_jobs=args.jobs, dry_run=args.dry_run,
                           fail_fast=args.fail_fast, progress=progress)
     else:
         report = sync(config, jobs=config.jobs, dry_run=args.dry_run, fail_fast=args.fail_fast, progress=progress)
@@ -249,8 +250,8 @@ def pull_archive(ctx: _Context) -> str:
         raise cli._Usage("a docker archive holds one platform: give --platform (default linux/amd64)")
     registry = ctx.registry(ref.api_host)
     repo_tags = [ref.familiar] if ref.tag is not None and ref.digest is None else []
-    descriptor = write_docker_archive(registry, ref.repository, ref.target, ctx.args.directory,
-                                      platform=platform, repo_tags=repo_tags)
+    descriptor = registry.pull_archive(ref.repository, ref.target, ctx.args.directory,
+                                       platform=platform, repo_tags=repo_tags)
     if ctx.args.json:
         ctx.emit_json({"reference": str(ref), "archive": ctx.args.directory, "descriptor": descriptor.to_json()})
     else:

@@ -461,7 +461,7 @@ def _write_config(path: Path, config: Mapping[str, Any]) -> None:
     text = json.dumps(config, indent="\t", ensure_ascii=False) + "\n"
     try:
         # mkstemp creates the temporary file 0600, and os.replace keeps that mode.
-        atomic_write(target, [text.encode("utf-8")])
+        atomic_write(target, [text.encode("utf-8")], mode=0o600)
     except OSError as exc:
         raise InvalidArgument(f"cannot write credentials file {path}: {exc.strerror}") from None
 

@@ -1,35 +1,108 @@
-"""The blocking flow runner: the whole of the I/O a flow asks for, and nothing more.
+"""The blocking driver: performs the effects a flow yields, with threads for :class:`Parallel`.
 
-No protocol decision lives here: the loop performs each effect a flow yields
-(see :mod:`ocireg._flow`) over a :class:`~ocireg._transport.Transport`.
+No protocol or orchestration decision lives here (see :mod:`ocireg._flow` for the
+effects and what performing each means); :mod:`ocireg._async` is the same loop
+for asyncio.  What is here is I/O and its hygiene: transport failures turned into
+this package's errors whatever copy of ocireg a transport was written against,
+byte streams checked against their digest, files committed or aborted, sibling
+flows cancelled when one fails.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import TypeVar
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
-from ._errors import RegistryError
-from ._flow import Close, Effect, Flow, ReadBody
+from ._digest import DigestVerifier, verified_chunks
+from ._errors import (
+    Cancelled,
+    LocalFileError,
+    RegistryError,
+    translate_transport_error,
+    transport_errors,
+)
+from ._flow import (
+    Acquire,
+    BlobBody,
+    Call,
+    Close,
+    Emit,
+    Flow,
+    Now,
+    Parallel,
+    ReadBody,
+    Release,
+    Sleep,
+    StreamBody,
+)
 from ._http import Request, Response
-from ._transport import ResponseStream, Transport
+from ._progress import NullProgress, Progress
+from ._transport import ResponseStream, Transport, adopt_response
 
-__all__ = ["CHUNK_SIZE", "iter_body", "read_limited", "run_flow"]
+__all__ = [
+    "CHUNK_SIZE",
+    "DEFAULT_JOBS",
+    "NEW_WORK",
+    "CancelScope",
+    "Runner",
+    "SourceError",
+    "iter_body",
+    "local_error",
+    "read_limited",
+    "run_flow",
+]
 
 T = TypeVar("T")
 
 CHUNK_SIZE = 1 << 20
 """Streaming read size: 1 MiB reads are 2-3 times faster than 8 KiB ones here."""
 
+DEFAULT_JOBS = 4
+"""Transfers in flight at once by default (containerd pulls 3 layers at a time, crane 4)."""
 
-def read_limited(stream: ResponseStream, limit: int) -> bytes:
+_GATE_LOCK = threading.Lock()
+
+NEW_WORK = (Request, Parallel, Sleep)
+"""Effects that start work: a cancelled flow is stopped before them, never before it
+closes what it already holds."""
+
+
+class CancelScope:
+    """Set when a sibling failed; nested scopes see their parents' state."""
+
+    def __init__(self, parent: CancelScope | None = None) -> None:
+        self._event = threading.Event()
+        self._parent = parent
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        scope: CancelScope | None = self
+        while scope is not None:
+            if scope._event.is_set():
+                return True
+            scope = scope._parent
+        return False
+
+    def check(self) -> None:
+        if self.cancelled:
+            raise Cancelled("cancelled: another transfer of this operation failed")
+
+
+def read_limited(stream: ResponseStream, limit: int, url: str = "") -> bytes:
     """At most ``limit + 1`` bytes of ``stream`` (one more tells the core it was too big)."""
     buf = bytearray(min(limit + 1, CHUNK_SIZE))
     view = memoryview(buf)
     out = bytearray()
     while len(out) <= limit:
-        want = min(len(buf), limit + 1 - len(out))
-        n = stream.readinto(view[:want])
+        with transport_errors(url):
+            n = stream.readinto(view[:min(len(buf), limit + 1 - len(out))])
         if n == 0:
             break
         out += view[:n]
@@ -43,45 +116,297 @@ def iter_body(response: Response, chunk_size: int = CHUNK_SIZE) -> Generator[mem
     consume it (hash it, write it, send it) before moving on.
     """
     stream: ResponseStream = response.stream
+    url = response.request.url
     buf = bytearray(chunk_size)
     view = memoryview(buf)
     try:
-        while n := stream.readinto(view):
+        while True:
+            with transport_errors(url):
+                n = stream.readinto(view)
+            if not n:
+                break
             yield view[:n]
     finally:
-        stream.close()
-
-
-def _perform(effect: Effect, transport: Transport) -> object:
-    if isinstance(effect, Request):
-        return transport.send(effect)
-    if isinstance(effect, ReadBody):
-        stream: ResponseStream = effect.response.stream
-        try:
-            return read_limited(stream, effect.limit)
-        finally:
+        with transport_errors(url):
             stream.close()
-    if isinstance(effect, Close):
-        effect.response.stream.close()
-        return None
-    raise TypeError(f"unknown effect {effect!r}")  # pragma: no cover - the union is closed
 
 
-def run_flow(flow: Flow[T], transport: Transport) -> T:
+class SourceError:
+    """Remembers what a request body raised, so the flow sees the source's own verdict
+    (a corrupt layout blob, a short file) even when the transport reports it otherwise."""
+
+    error: BaseException | None = None
+
+
+class Runner:
+    """Performs effects over a transport: the loop under :class:`~ocireg.Registry`.
+
+    ``route`` picks the transport for a request's origin (a copy between registries
+    whose clients have their own transports); ``jobs`` bounds :class:`Parallel`.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        jobs: int = DEFAULT_JOBS,
+        progress: Progress | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Any] | None = None,
+        route: Callable[[Request], Transport | None] | None = None,
+        scope: CancelScope | None = None,
+    ) -> None:
+        self.transport = transport
+        self.jobs = max(1, jobs)
+        self.progress: Progress = progress or NullProgress()
+        self.clock = clock
+        self.sleep = sleep
+        self.route = route
+        self.scope = scope or CancelScope()
+
+    def _child(self, scope: CancelScope) -> Runner:
+        return Runner(self.transport, jobs=self.jobs, progress=self.progress, clock=self.clock,
+                      sleep=self.sleep, route=self.route, scope=scope)
+
+    # --- the loop ---------------------------------------------------------------------
+
+    def run(self, flow: Flow[T]) -> T:
+        """Run ``flow`` to completion and return its result (emitted items are dropped)."""
+        drive = self.drive(flow)
+        while True:
+            try:
+                next(drive)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+
+    def drive(self, flow: Flow[T]) -> Generator[Any, None, T]:
+        """Run ``flow``, yielding every item it emits (a listing's names, page by page)."""
+        held: list[Any] = []
+        told = False
+        try:
+            effect = next(flow)
+            while True:
+                if isinstance(effect, Emit):
+                    yield from effect.items
+                    effect = flow.send(None)
+                    continue
+                try:
+                    if not told and isinstance(effect, NEW_WORK):
+                        self.scope.check()
+                    outcome = self.perform(effect, held)
+                except RegistryError as exc:
+                    # Cancelled reaches a flow once; its clean-up (closing what it holds,
+                    # cancelling its upload) then runs to the end.
+                    told = told or isinstance(exc, Cancelled)
+                    effect = flow.throw(exc)
+                else:
+                    effect = flow.send(outcome)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        finally:
+            flow.close()
+            for lock in held:  # a flow that failed while holding a gate
+                lock.release()
+
+    def perform(self, effect: Any, held: list[Any]) -> Any:
+        if isinstance(effect, Request):
+            return self._send(effect)
+        if isinstance(effect, ReadBody):
+            response = effect.response
+            try:
+                return read_limited(response.stream, effect.limit, response.request.url)
+            finally:
+                with transport_errors(response.request.url):
+                    response.stream.close()
+        if isinstance(effect, Close):
+            with transport_errors(effect.response.request.url):
+                effect.response.stream.close()
+            return None
+        if isinstance(effect, StreamBody):
+            return self._stream_into(effect)
+        if isinstance(effect, Call):
+            try:
+                return effect.function(*effect.args)
+            except RegistryError:
+                raise
+            except OSError as exc:
+                raise local_error(exc) from exc
+        if isinstance(effect, Parallel):
+            return self._parallel(effect)
+        if isinstance(effect, Acquire):
+            lock = _gate_lock(effect.gate)
+            lock.acquire()
+            held.append(lock)
+            return None
+        if isinstance(effect, Release):
+            lock = _gate_lock(effect.gate)
+            held.remove(lock)
+            lock.release()
+            return None
+        if isinstance(effect, Sleep):
+            if self.sleep is not None:
+                self.sleep(effect.seconds)
+            elif _cancellable_wait(self.scope, effect.seconds):
+                self.scope.check()
+            return None
+        if isinstance(effect, Now):
+            return self.clock()
+        raise TypeError(f"unknown effect {effect!r}")
+
+    # --- requests -----------------------------------------------------------------------
+
+    def _send(self, request: Request) -> Response:
+        transport = (self.route(request) if self.route else None) or self.transport
+        source = SourceError()
+        if isinstance(request.body, BlobBody):
+            sent = request.replace(body=self._body_chunks(request.body, source))
+        else:
+            sent = request
+        try:
+            raw = transport.send(sent)
+        except BaseException as exc:
+            if isinstance(request.body, BlobBody) and request.body.relay is not None:
+                request.body.relay.stream.close()  # a body never started never closed it
+            if source.error is not None:
+                raise source.error from None
+            if isinstance(exc, RegistryError) or not isinstance(exc, OSError):
+                raise
+            raise translate_transport_error(exc, request.url) from exc
+        if source.error is not None:  # a transport that swallowed the body's failure
+            raise source.error
+        return adopt_response(raw, request)
+
+    def _body_chunks(self, body: BlobBody, source: SourceError) -> Iterator[Any]:
+        """The bytes of ``body`` as the transport will send them: checked, reported, cancellable."""
+        if body.relay is not None:
+            chunks: Iterator[Any] = verified_chunks(iter_body(body.relay), body.digest, body.size)
+        else:
+            chunks = iter(body)  # checked against the digest by BlobBody itself
+        progress = self.progress
+        if body.key:
+            progress.start(body.key, body.size, body.offset)
+        try:
+            for chunk in chunks:
+                self.scope.check()
+                if body.key:
+                    progress.advance(body.key, len(chunk))
+                yield chunk
+        except OSError as exc:
+            failure: BaseException = exc if isinstance(exc, RegistryError) else local_error(exc)
+            source.error = failure
+            raise failure from None
+        except BaseException as exc:
+            source.error = exc
+            raise
+        finally:
+            closer = getattr(chunks, "close", None)
+            if closer is not None:
+                closer()
+            if body.key:
+                progress.finish(body.key)
+
+    # --- streaming into a sink ------------------------------------------------------------
+
+    def _stream_into(self, effect: StreamBody) -> Any:
+        """Read the body, verify it, write it to the sink; commit only a verified whole.
+
+        Returns what the sink's ``commit`` returns (a path, the bytes)."""
+        verifier = DigestVerifier(effect.digest, effect.size)
+        sink, progress, key = effect.sink, self.progress, effect.key
+        body = iter_body(effect.response)
+        if key:
+            progress.start(key, effect.size, 0)
+        try:
+            self.scope.check()  # the response is held: cancel here, not before, so it is closed
+            _local(sink.open)
+            for chunk in body:
+                self.scope.check()
+                verifier.update(chunk)
+                _local(sink.write, chunk)
+                if key:
+                    progress.advance(key, len(chunk))
+            verifier.finish()
+            committed = _local(sink.commit)
+        except BaseException:
+            sink.abort()
+            # The failure that got here is the one to report, not a failed close.
+            with contextlib.suppress(RegistryError), transport_errors(effect.response.request.url):
+                effect.response.stream.close()  # also when the body was never started
+            raise
+        finally:
+            body.close()
+            if key:
+                progress.finish(key)
+        return committed
+
+    # --- concurrency ------------------------------------------------------------------------
+
+    def _parallel(self, effect: Parallel) -> tuple[Any, ...]:
+        flows = effect.flows
+        jobs = min(effect.jobs or self.jobs, self.jobs, len(flows))
+        if jobs <= 1:
+            return tuple(self.run(flow) for flow in flows)
+        scope = CancelScope(self.scope)
+        child = self._child(scope)
+        results: list[Any] = [None] * len(flows)
+        failures: list[tuple[int, BaseException]] = []
+
+        def work(i: int) -> None:
+            if scope.cancelled:
+                flows[i].close()
+                return
+            try:
+                results[i] = child.run(flows[i])
+            except BaseException as exc:
+                failures.append((i, exc))
+                scope.cancel()
+
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ocireg") as pool:
+            for future in [pool.submit(work, i) for i in range(len(flows))]:
+                future.result()
+        if failures:
+            # The first failure is the cause; the others were cancelled because of it.
+            first = next((exc for _, exc in failures if not isinstance(exc, Cancelled)), failures[0][1])
+            raise first
+        return tuple(results)
+
+
+def local_error(exc: OSError) -> LocalFileError:
+    """A local file failure (disk full, permissions) as this package's error."""
+    return LocalFileError(exc.errno, f"{exc.strerror or exc}", exc.filename)
+
+
+def _local(op: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return op(*args)
+    except RegistryError:
+        raise
+    except OSError as exc:
+        raise local_error(exc) from exc
+
+
+def _gate_lock(gate: Any) -> Any:
+    with _GATE_LOCK:
+        if not isinstance(gate.handle, dict):
+            gate.handle = {}
+        return gate.handle.setdefault("thread", threading.Lock())
+
+
+def _cancellable_wait(scope: CancelScope, seconds: float) -> bool:
+    """Sleep ``seconds`` unless the scope is cancelled first; True if it was."""
+    deadline = time.monotonic() + max(0.0, seconds)
+    while (left := deadline - time.monotonic()) > 0:
+        if scope.cancelled:
+            return True
+        time.sleep(min(left, 0.05))
+    return scope.cancelled
+
+
+def run_flow(flow: Flow[T], transport: Transport, *, jobs: int = DEFAULT_JOBS) -> T:
     """Run ``flow`` to completion over ``transport`` and return its result.
 
     A failure while performing an effect (a transport error, or a digest mismatch
     raised by a request body being streamed) is thrown into the flow at the point
     that yielded it, so the flow can clean up (cancel an upload) or translate it.
     """
-    try:
-        effect = next(flow)
-        while True:
-            try:
-                outcome = _perform(effect, transport)
-            except RegistryError as exc:
-                effect = flow.throw(exc)
-            else:
-                effect = flow.send(outcome)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+    return Runner(transport, jobs=jobs).run(flow)

@@ -12,9 +12,15 @@ Everything ocireg raises derives from :class:`RegistryError`, split in two:
   (:class:`DigestMismatch`), or a transport failure (:class:`TransportError`).
 
 Parse errors are also :class:`ValueError` so that code treating them as bad values
-keeps working.  Nothing else escapes the public API: transports translate their
-library's exceptions (urllib3, h11, ``socket``, ``ssl``) into :class:`TransportError`
-subclasses, and JSON or Unicode errors become :class:`InvalidResponse`.
+keeps working.  Nothing else escapes the public API: a transport signals failures
+with builtin exceptions (``ConnectionError``, ``TimeoutError``, any other ``OSError``),
+which the drivers turn into :class:`TransportError` subclasses with
+:func:`translate_transport_error`; JSON or Unicode errors become :class:`InvalidResponse`.
+
+The transport errors are also ``OSError``s (``ConnectError`` a ``ConnectionError``,
+``TransportTimeout`` a ``TimeoutError``), so a transport may raise ocireg's own classes
+and still keep the builtin contract when the core calling it is another copy of
+ocireg (a vendored one): that copy translates them into its own classes.
 
 No exception message or attribute ever carries a credential: URLs are stored with
 their userinfo removed and headers are never copied into errors.
@@ -22,12 +28,16 @@ their userinfo removed and headers are never copied into errors.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+
+from ._http import redact_url
 
 __all__ = [
     "AuthenticationError",
     "BlobUnknown",
+    "Cancelled",
     "ConnectError",
     "Denied",
     "DigestMismatch",
@@ -40,6 +50,7 @@ __all__ = [
     "InvalidPlatform",
     "InvalidReference",
     "InvalidResponse",
+    "LocalFileError",
     "MalformedHeader",
     "ManifestUnknown",
     "NameUnknown",
@@ -57,6 +68,7 @@ __all__ = [
     "Unauthorized",
     "Unsupported",
     "UsageError",
+    "translate_transport_error",
 ]
 
 
@@ -108,6 +120,21 @@ class PlatformNotFound(UsageError, LookupError):
     """No entry of an index matches the requested platform."""
 
 
+class LocalFileError(UsageError, OSError):
+    """A local file or directory could not be read or written (disk full, permissions).
+
+    Carries the ``errno`` and ``filename`` of the :class:`OSError` behind it.
+    """
+
+
+class Cancelled(UsageError):
+    """The operation was abandoned: a sibling transfer failed, or the caller stopped it.
+
+    Thrown into the flows still running beside a failed one, so that they cancel
+    their uploads and abort their files; the failure that caused it is what escapes.
+    """
+
+
 # --- the registry's or the network's failures -----------------------------------
 
 
@@ -115,23 +142,60 @@ class RemoteError(RegistryError):
     """The registry, its token server or the network failed."""
 
 
-class TransportError(RemoteError):
+class TransportError(RemoteError, OSError):
     """The request could not be completed at the HTTP level.
 
-    Raised by transports, and the only kind of exception a transport may raise.
+    An ``OSError`` too: the transport contract is written in builtin exceptions (see
+    ``ocireg._transport``), and these classes are the transports' own ways to keep it.
     """
 
 
-class ConnectError(TransportError):
+class ConnectError(TransportError, ConnectionError):
     """The connection could not be established (refused, DNS, TLS handshake)."""
 
 
-class TransportTimeout(TransportError):
+class TransportTimeout(TransportError, TimeoutError):
     """The connect or read timeout fired."""
 
 
 class ProtocolError(TransportError):
     """The peer broke HTTP framing: truncated body, bad chunked encoding, reset mid-body."""
+
+
+def translate_transport_error(exc: BaseException, url: str) -> RegistryError:
+    """This copy's error for what a transport raised while handling ``url``.
+
+    An error of this copy of ocireg comes back unchanged.  Otherwise the builtin
+    contract decides: ``TimeoutError`` is a :class:`TransportTimeout`,
+    ``ConnectionError`` a :class:`ConnectError`, any other ``OSError`` (another
+    copy's ``ProtocolError`` included) a :class:`ProtocolError`.  The message keeps
+    the original text, with ``url`` shown without credentials; the caller chains it.
+    """
+    if isinstance(exc, RegistryError):
+        return exc
+    where = redact_url(url)
+    text = str(exc).replace(url, where) if url else str(exc)
+    message = text if where in text else f"{where}: {text or type(exc).__name__}"
+    if isinstance(exc, TimeoutError):
+        return TransportTimeout(message)
+    if isinstance(exc, ConnectionError):
+        return ConnectError(message)
+    return ProtocolError(message)
+
+
+@contextmanager
+def transport_errors(url: str) -> Iterator[None]:
+    """Around a call into a transport: an ``OSError`` becomes this copy's error.
+
+    Anything else passes unchanged, notably an exception a request body raised (a
+    source's own verdict, possibly another copy's ``UsageError``).
+    """
+    try:
+        yield
+    except RegistryError:
+        raise
+    except OSError as exc:
+        raise translate_transport_error(exc, url) from exc
 
 
 class InvalidResponse(RemoteError):
@@ -253,3 +317,4 @@ class TooManyRequests(ResponseError):
     ) -> None:
         super().__init__(message, status=status, method=method, url=url, errors=errors)
         self.retry_after = retry_after
+

@@ -35,7 +35,10 @@ Headers = tuple[tuple[str, str], ...]
 """Header pairs in order; names are compared case-insensitively."""
 
 Body = bytes | Iterable[bytes | bytearray | memoryview] | None
-"""A request body: bytes, an iterable of chunks (streamed; set Content-Length), or none."""
+"""A request body: bytes, an iterable of chunks (streamed; set Content-Length), or none.
+
+Flows also use a :class:`~ocireg._flow.BlobBody` (an iterable of chunks), which
+the drivers check and report on as it is sent."""
 
 
 def header_values(headers: Sequence[tuple[str, str]], name: str) -> list[str]:

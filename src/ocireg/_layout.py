@@ -17,7 +17,7 @@ from typing import Any
 from . import _media as media
 from ._digest import Digest, verify_bytes
 from ._errors import DigestMismatch, InvalidLayout, InvalidManifest
-from ._files import atomic_write, file_matches
+from ._files import AtomicFile, atomic_write, file_matches
 from ._manifest import MANIFEST_LIMIT, Descriptor, Document, parse_manifest
 from ._strictjson import parse_json_object
 
@@ -126,6 +126,11 @@ class OCILayout:
     ) -> Path:
         """Store a blob atomically, verified while it is written."""
         return atomic_write(self.blob_path(digest), chunks, digest=digest, size=size)
+
+    def blob_sink(self, digest: Digest) -> AtomicFile:
+        """A sink that becomes the blob ``digest`` when committed (the driver verifies the
+        bytes on their way in, so they are hashed once)."""
+        return AtomicFile(self.blob_path(digest))
 
     def read_blob(self, digest: Digest, limit: int = MANIFEST_LIMIT) -> bytes:
         """A small blob (manifest, config) whole, verified."""

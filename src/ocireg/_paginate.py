@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ._errorbody import expect
 from ._errors import InvalidArgument, InvalidResponse
-from ._flow import Flow, read_body
+from ._flow import Emit, Flow, read_body
 from ._http import Origin, Request, Response, redact_url
 from ._link import next_url
 from ._strictjson import parse_json_object
@@ -28,6 +28,7 @@ __all__ = [
     "Pagination",
     "collect_pages",
     "page_flow",
+    "paginate",
     "paginated_url",
 ]
 
@@ -146,19 +147,31 @@ class Pagination:
         self._next = url
 
 
-def collect_pages(
-    send: Send, url: str, *, key: str, max_pages: int = MAX_PAGES, limit: int = PAGE_LIMIT
-) -> Flow[Page]:
-    """Every page from ``url`` merged into one: items in order, each once."""
+def paginate(page: Callable[[str], Flow[Page]], url: str, *, max_pages: int = MAX_PAGES) -> Flow[Page]:
+    """The one pagination loop: every page from ``url``, each page's new items emitted as
+    they arrive (see :class:`~ocireg._flow.Emit`), all of them merged in the result."""
     pagination = Pagination(url, max_pages=max_pages)
     items: list[str] = []
     name: str | None = None
     while (page_url := pagination.next_request()) is not None:
-        page = yield from page_flow(send, page_url, key=key, limit=limit)
+        got = yield from page(page_url)
         if pagination.pages == 0:
-            name = page.name
-        items.extend(pagination.feed(page))
+            name = got.name
+        new = pagination.feed(got)
+        yield Emit(new)
+        items.extend(new)
     return Page(tuple(items), None, name)
+
+
+def collect_pages(
+    send: Send, url: str, *, key: str, max_pages: int = MAX_PAGES, limit: int = PAGE_LIMIT
+) -> Flow[Page]:
+    """Every page from ``url`` merged into one: items in order, each once."""
+
+    def page(page_url: str) -> Flow[Page]:
+        return page_flow(send, page_url, key=key, limit=limit)
+
+    return (yield from paginate(page, url, max_pages=max_pages))
 
 
 def paginated_url(base_url: str, path: str, n: int | None, last: str | None) -> str:

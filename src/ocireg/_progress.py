@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 import time
 from collections.abc import Generator, Iterable
 from typing import IO, Any, Protocol, TypeVar
@@ -130,20 +131,24 @@ class PlainProgress:
         self._counts = _Counts()
         self._began = time.monotonic()
         self._reported: set[str] = set()
+        self._lock = threading.Lock()  # transfers in flight at once report from threads
 
     def start(self, key: str, total: int | None, done: int) -> None:
-        self._counts.start(key, total, done)
+        with self._lock:
+            self._counts.start(key, total, done)
 
     def advance(self, key: str, n: int) -> None:
-        self._counts.advance(key, n)
+        with self._lock:
+            self._counts.advance(key, n)
 
     def finish(self, key: str) -> None:
-        if key in self._reported or not self._counts.complete(key):
-            return
-        self._reported.add(key)
-        self._counts.blobs += 1
-        self._stream.write(f"{_label(key)}: {_size(self._counts.done.get(key, 0))} done\n")
-        self._stream.flush()
+        with self._lock:
+            if key in self._reported or not self._counts.complete(key):
+                return
+            self._reported.add(key)
+            self._counts.blobs += 1
+            self._stream.write(f"{_label(key)}: {_size(self._counts.done.get(key, 0))} done\n")
+            self._stream.flush()
 
     def close(self) -> None:
         if not self._counts.blobs:
@@ -157,48 +162,63 @@ class PlainProgress:
 
 
 class TqdmProgress:
-    """A bar per blob (cleared when it completes) above an overall bytes-and-rate bar."""
+    """A bar per blob in flight (cleared when it completes) below an overall bytes-and-rate bar.
+
+    Transfers run at once (``jobs``): each bar takes the lowest free line, and
+    calls from worker threads are serialised.
+    """
 
     def __init__(self, tqdm: Any, stream: IO[str]) -> None:
         self._tqdm = tqdm
         self._stream = stream
         self._counts = _Counts()
         self._bars: dict[str, Any] = {}
+        self._lines: dict[str, int] = {}
         self._overall: Any = None
         self._columns, self._rows = _terminal_size(stream)
+        self._lock = threading.Lock()
 
     def _bar(self, **options: Any) -> Any:
         return self._tqdm(file=self._stream, unit="B", unit_scale=True, unit_divisor=1024,
                           ncols=self._columns, nrows=self._rows, **options)
 
     def start(self, key: str, total: int | None, done: int) -> None:
-        if self._overall is None:
-            self._overall = self._bar(desc="total", position=0, leave=True)
-        self._counts.start(key, total, done)
-        if key not in self._bars:
-            bar = self._bar(desc=_label(key), total=self._counts.total.get(key),
-                            initial=self._counts.done.get(key, 0), position=1, leave=False)
-            self._bars[key] = bar
+        with self._lock:
+            if self._overall is None:
+                self._overall = self._bar(desc="total", position=0, leave=True)
+            self._counts.start(key, total, done)
+            if key not in self._bars:
+                used = set(self._lines.values())
+                line = next(n for n in range(1, len(used) + 2) if n not in used)
+                self._lines[key] = line
+                self._bars[key] = self._bar(desc=_label(key), total=self._counts.total.get(key),
+                                            initial=self._counts.done.get(key, 0), position=line, leave=False)
 
     def advance(self, key: str, n: int) -> None:
-        self._counts.advance(key, n)
-        self._bars[key].update(n)
-        self._overall.update(n)
+        with self._lock:
+            self._counts.advance(key, n)
+            self._bars[key].update(n)
+            self._overall.update(n)
 
     def finish(self, key: str) -> None:
-        bar = self._bars.get(key)
-        if bar is not None and self._counts.complete(key):
-            self._counts.blobs += 1
-            bar.close()
-            del self._bars[key]
-            self._overall.set_postfix_str(f"{self._counts.blobs} blob(s)")
+        with self._lock:
+            bar = self._bars.get(key)
+            if bar is not None and self._counts.complete(key):
+                self._counts.blobs += 1
+                bar.close()
+                del self._bars[key]
+                del self._lines[key]
+                self._overall.set_postfix_str(f"{self._counts.blobs} blob(s)")
 
     def close(self) -> None:
-        for bar in self._bars.values():
-            bar.close()
-        self._bars.clear()
-        if self._overall is not None:
-            self._overall.close()
+        with self._lock:
+            for bar in self._bars.values():
+                bar.close()
+            self._bars.clear()
+            self._lines.clear()
+            if self._overall is not None:
+                self._overall.close()
+                self._overall = None
 
 
 def open_progress(stream: IO[str], *, quiet: bool) -> Progress:

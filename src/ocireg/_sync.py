@@ -11,6 +11,9 @@ limit, plain HTTP.
 :func:`sync` turns the rules into a plan, a list of independent :class:`ImageCopy`
 tasks, and runs each with :func:`run_image_copy` on an executor: threads by
 default, or any :class:`concurrent.futures.Executor` (a Dask cluster's, for one).
+Each copy is itself concurrent (the engine moves its blobs ``jobs`` at a time);
+on its own threads :func:`sync` splits one budget of ``jobs`` transfers between
+the two levels, so that images times blobs never exceed it.
 A task holds only references, options and registry settings; it opens its own
 clients where it runs, so it pickles, and a secret it carries shows in no repr.
 
@@ -36,13 +39,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ._auth import CredentialProvider, Credentials
+from ._client import Registry
 from ._credentials import DockerConfigStore
 from ._digest import Digest
+from ._discovery import available_transports, default_transport
 from ._errors import InvalidArgument, NotFound, RegistryError, RemoteError
 from ._manifest import Index, Platform
 from ._ratelimit import RateLimitedTransport, TokenBucket
 from ._reference import Reference, validate_registry, validate_repository, validate_tag
-from ._registry import Registry, default_transport
 from ._semver import VersionRange, newest
 from ._transfer import filter_index
 from ._transport import Transport
@@ -59,12 +63,14 @@ __all__ = [
     "TagFilter",
     "plan",
     "run_image_copy",
+    "split_jobs",
     "sync",
 ]
 
 _REFERRERS_TAG = re.compile(r"sha256-[0-9a-f]{64}|sha512-[0-9a-f]{128}")
 Status = Literal["copied", "skipped", "failed", "cancelled", "planned"]
 DEFAULT_JOBS = 4
+"""Transfers in flight at once, split between images and the blobs of each."""
 CONFIG_LIMIT = 4 << 20
 """Largest sync config read: thousands of rules are a few hundred KiB."""
 
@@ -149,29 +155,26 @@ class RegistrySettings:
 
 @dataclass(frozen=True)
 class ConnectionOptions:
-    """Transport options, by name so that a task pickles: ``"urllib3"``, ``"h11"`` or None (default)."""
+    """Transport options, by name so that a task pickles.
+
+    ``transport`` is a name :func:`~ocireg.default_transport` knows (``"urllib3"``,
+    ``"h11"``, ``"stdlib"`` or another registered one), checked here against what
+    this process has installed; None takes the default where the copy runs.
+    """
 
     transport: str | None = None
     timeout: float = 30.0
     ca_file: str | None = None
 
     def __post_init__(self) -> None:
-        if self.transport not in (None, "urllib3", "h11"):
-            raise InvalidArgument(f"transport must be urllib3 or h11, not {self.transport!r:.50}")
+        if self.transport is not None and self.transport not in (known := available_transports()):
+            raise InvalidArgument(f"transport must be one of {', '.join(known)}, not {self.transport!r:.50}")
         _positive(self.timeout, "timeout")
 
-    def open(self, insecure: bool) -> Transport:
-        options: dict[str, Any] = {"open_timeout": self.timeout, "read_timeout": self.timeout,
-                                   "ca_file": self.ca_file, "insecure": insecure}
-        if self.transport == "h11":
-            from ocireg_h11 import H11Transport
-
-            return H11Transport(**options)
-        if self.transport == "urllib3":
-            from ocireg_urllib3 import Urllib3Transport
-
-            return Urllib3Transport(**options)
-        return default_transport(**options)
+    def open(self, insecure: bool, pool_size: int = 1) -> Transport:
+        """A transport keeping ``pool_size`` connections per registry (one per transfer in flight)."""
+        return default_transport(self.transport, open_timeout=self.timeout, read_timeout=self.timeout,
+                                 ca_file=self.ca_file, insecure=insecure, pool_size=pool_size)
 
 
 @dataclass(frozen=True)
@@ -431,6 +434,8 @@ class ImageCopy:
     platforms: tuple[Platform, ...] = ()
     referrers: bool = False
     connection: ConnectionOptions = field(default_factory=ConnectionOptions)
+    jobs: int = 1
+    """Blobs this copy moves at once (the engine's ``jobs``)."""
 
 
 @dataclass(frozen=True)
@@ -584,16 +589,18 @@ def _bucket(settings: RegistrySettings) -> TokenBucket | None:
 
 
 class _ByteCount:
-    """A progress listener that only adds up the bytes moved."""
+    """A progress listener that only adds up the bytes moved (from each transfer's thread)."""
 
     def __init__(self) -> None:
         self.total = 0
+        self._lock = threading.Lock()
 
     def start(self, key: str, total: int | None, done: int) -> None:
         pass
 
     def advance(self, key: str, n: int) -> None:
-        self.total += n
+        with self._lock:
+            self.total += n
 
     def finish(self, key: str) -> None:
         pass
@@ -603,16 +610,22 @@ class _ByteCount:
 
 
 class _Client:
-    """A :class:`Registry` opened from settings, with its own transport, closed on exit."""
+    """A :class:`Registry` opened from settings, with its own transport, closed on exit.
 
-    def __init__(self, settings: RegistrySettings, connection: ConnectionOptions) -> None:
-        transport = connection.open(settings.insecure)
+    The transport is wrapped in the registry's rate limit, so every request of the
+    client goes through it, those of its ``jobs`` concurrent transfers, and those a
+    copy from another client routes to this one's transport.
+    """
+
+    def __init__(self, settings: RegistrySettings, connection: ConnectionOptions, jobs: int = 1) -> None:
+        transport = connection.open(settings.insecure, pool_size=jobs)
         bucket = _bucket(settings)
         self.transport: Transport = transport if bucket is None else RateLimitedTransport(transport, bucket)
         self.bytes = _ByteCount()
         try:
             self.registry = Registry(settings.url or settings.host, credentials=settings.resolve_credentials(),
-                                     transport=self.transport, insecure=settings.insecure, progress=self.bytes)
+                                     transport=self.transport, insecure=settings.insecure, progress=self.bytes,
+                                     jobs=jobs)
         except BaseException:
             self.transport.close()
             raise
@@ -660,8 +673,8 @@ def run_image_copy(task: ImageCopy) -> ImageResult:
     digest: Digest | None = None
     moved = _ByteCount()
     try:
-        with _Client(task.source_registry, task.connection) as source_client, \
-                _Client(task.target_registry, task.connection) as target_client:
+        with _Client(task.source_registry, task.connection, task.jobs) as source_client, \
+                _Client(task.target_registry, task.connection, task.jobs) as target_client:
             moved = source_client.bytes
             source, target = source_client.registry, target_client.registry
             repo, dest_repo, tag = task.source.repository, task.target.repository, task.target.tag
@@ -700,6 +713,7 @@ def sync(
     *,
     executor: Executor | None = None,
     jobs: int | None = None,
+    copy_jobs: int | None = None,
     dry_run: bool = False,
     fail_fast: bool = False,
     progress: Callable[[ImageResult], None] | None = None,
@@ -708,11 +722,16 @@ def sync(
     """Copy every image the config's rules name; return the report (raises nothing for a failed image).
 
     ``config`` is a :class:`SyncConfig`, a TOML file's path, or its parsed tables.
-    The copies run on ``executor`` (any :class:`concurrent.futures.Executor`; e.g. a
-    Dask client's ``get_executor()``), else on ``jobs`` threads (default: the
-    config's ``jobs``).  ``dry_run`` lists and plans only.  ``progress`` is called
-    with each image's result as it finishes.  ``fail_fast`` cancels what has not
-    started after the first failure.
+    Without ``executor`` the copies run on threads of this process, with ``jobs``
+    (default: the config's) transfers in flight in all: that many images at once
+    when there are that many, else fewer images each moving several blobs at once
+    (see :func:`split_jobs`).  With ``executor`` (any
+    :class:`concurrent.futures.Executor`, e.g. a Dask client's ``get_executor()``)
+    the executor decides how many images run at once and ``jobs`` is not used; each
+    copy moves one blob at a time.  ``copy_jobs``, when given, sets the blobs each
+    copy moves at once in either case.  ``dry_run`` lists and
+    plans only.  ``progress`` is called with each image's result as it finishes.
+    ``fail_fast`` cancels what has not started after the first failure.
     """
     resolved = _as_config(config)
     started = clock()
@@ -725,7 +744,14 @@ def sync(
         if progress is not None:
             progress(failure)
     own = executor is None
-    pool = executor or ThreadPoolExecutor(max_workers=_positive_int(jobs or resolved.jobs))
+    if executor is None:
+        workers, per_copy = split_jobs(_positive_int(jobs or resolved.jobs), len(tasks))
+        pool: Executor = ThreadPoolExecutor(max_workers=workers)
+    else:
+        per_copy, pool = 1, executor
+    if copy_jobs is not None:
+        per_copy = _positive_int(copy_jobs)
+    tasks = [replace(task, jobs=per_copy) for task in tasks]
     try:
         futures: dict[Future[ImageResult], int] = {}
         stop = fail_fast and bool(failures)
@@ -757,3 +783,15 @@ def sync(
 
 def _positive_int(value: int) -> int:
     return int(_positive(value, "jobs", integer=True))
+
+
+def split_jobs(jobs: int, images: int) -> tuple[int, int]:
+    """``jobs`` transfers shared between ``images`` copies: (images at once, blobs per copy).
+
+    Images first, since images are independent and a copy's blobs wait on its
+    manifests; what is left over when there are fewer images than ``jobs`` goes to
+    each copy's blobs.  The product never exceeds ``jobs``, so the two levels of
+    concurrency together never oversubscribe the connections or the registries.
+    """
+    workers = max(1, min(jobs, images))
+    return workers, max(1, jobs // workers)

@@ -1,37 +1,60 @@
 """The transport interface: the only thing a custom transport has to implement.
 
-A transport sends one :class:`~ocireg.Request` and returns a
-:class:`~ocireg.Response` whose ``stream`` is a :class:`ResponseStream`.  It must
-*not* follow redirects, retry, authenticate or decode ``Content-Encoding`` (a
-digest covers the raw bytes): the core decides all of that.  It may raise only
-:class:`~ocireg.TransportError` subclasses (:class:`~ocireg.ConnectError`,
-:class:`~ocireg.TransportTimeout`, :class:`~ocireg.ProtocolError`); every exception of
-the library underneath is translated.
+A transport sends one :class:`~ocireg.Request` and returns a response head whose
+``stream`` is a :class:`ResponseStream`.  It must *not* follow redirects, retry,
+authenticate or decode ``Content-Encoding`` (a digest covers the raw bytes): the
+core decides all of that.
 
 Send ``request.headers`` exactly as given (add only ``Host`` and framing headers)
-and return the :class:`~ocireg.Response` as soon as its head arrived, its
-``headers`` a tuple of ``(name, value)`` pairs in order, repeated lines kept (a
-401 may carry several ``WWW-Authenticate`` lines).
+and return the response as soon as its head arrived: an object with ``status``,
+``headers`` (``(name, value)`` pairs in order, repeated lines kept: a 401 may carry
+several ``WWW-Authenticate`` lines) and ``stream``.  Build it as an
+:class:`~ocireg.Response`; the runners rely on those three attributes alone and
+re-make it as their own ``Response`` when it comes from another copy of ocireg.
 
 A request body is ``None``, ``bytes``, or an iterable of chunks (bytes-like) whose
 total length the core has put in ``Content-Length``; send it as it comes, without
-buffering it whole.  An ocireg error raised *by the body iterable* (a source
-that found its file short, a digest mismatch while copying) passes through
-unchanged: it is the source's verdict, not a network failure.  A truncated
-response body (fewer bytes than ``Content-Length``, a broken chunked encoding, a reset) must raise
-:class:`~ocireg.ProtocolError` from ``readinto``, never look like a clean end.
+buffering it whole.  An exception raised *by the body iterable* (a source that
+found its file short, a digest mismatch while copying) passes through unchanged:
+it is the source's verdict, not a network failure.
 
-``ocireg_urllib3`` and ``ocireg_h11`` are written exactly as an outside transport
-would be, against ocireg's public names alone: read them as examples.
+Failures are signalled with **builtin exceptions only**, so that a transport works
+with any copy of the core, a vendored one included:
+
+* ``ConnectionError``: no connection (refused, unreachable, DNS, proxy, TLS
+  handshake or certificate): the request was not sent;
+* ``TimeoutError``: the connect or a read timeout fired;
+* any other ``OSError``: the peer broke HTTP (a malformed head, a truncated body,
+  bad chunked framing, a close or reset before or during the answer).  A truncated
+  body must raise from ``readinto``, never look like a clean end.
+
+(A ``ConnectionResetError`` that escapes is a ``ConnectionError`` and is reported
+as a connect failure; the shipped transports raise :class:`~ocireg.ProtocolError`
+for a reset after the request went out, since the server may have acted on it.)
+
+Every exception of the library underneath is translated into one of these, and no
+message quotes a header value (it may be a credential).  ocireg's own
+:class:`~ocireg.ConnectError`, :class:`~ocireg.TransportTimeout` and
+:class:`~ocireg.ProtocolError` qualify (they subclass those builtins), so a
+transport may raise them; the runners turn whatever arrives into the calling copy's
+classes with :func:`~ocireg.translate_transport_error`.
+
+The asyncio twin (:class:`~ocireg.AsyncTransport`, in ``ocireg._async``) is the same
+contract with ``send``, ``readinto`` and ``close`` as coroutines; a request body may
+then also be an async iterable.
+
+``ocireg.HTTPClientTransport`` (``ocireg._stdlib_transport``), ``ocireg_urllib3`` and
+``ocireg_h11`` are written to this contract alone: read them as examples, and
+``docs/transports.md`` for how a transport is found (entry points).
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ._http import Request, Response
 
-__all__ = ["ResponseStream", "Transport"]
+__all__ = ["ResponseStream", "Transport", "adopt_response"]
 
 
 @runtime_checkable
@@ -62,3 +85,15 @@ class Transport(Protocol):
     def close(self) -> None:
         """Close every pooled connection."""
         ...
+
+
+def adopt_response(response: Any, request: Request) -> Response:
+    """``response`` as this copy's :class:`~ocireg.Response` for ``request``.
+
+    A transport built against another copy of ocireg (the installed one, under a
+    vendored core) returns that copy's class; only ``status``, ``headers`` and
+    ``stream`` are relied on.
+    """
+    if isinstance(response, Response):
+        return response
+    return Response(int(response.status), tuple(response.headers), request, response.stream)

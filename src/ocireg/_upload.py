@@ -1,9 +1,10 @@
 """Blob upload flows: existence check, cross-repository mount, monolithic and chunked upload.
 
 The bytes come from a :data:`BlobSource`, a callable ``(offset, length) -> chunks``
-that the driver supplies (a file opened at an offset, or the body of a blob being
-copied from another registry).  The core never reads them itself: it hands the
-iterable to the transport, so a blob streams from its source to the socket with
+returning a lazy iterable (a file opened at an offset when first read), or from
+another registry's response relayed as it arrives.  The core never reads them
+itself: it wraps them in a :class:`~ocireg._flow.BlobBody` that the driver checks
+and hands to the transport, so a blob streams from its source to the socket with
 memory bounded by one chunk.
 """
 
@@ -19,7 +20,7 @@ from ._digest import Digest
 from ._endpoints import head_blob
 from ._errorbody import expect
 from ._errors import DigestMismatch, InvalidArgument, InvalidResponse, RegistryError, RemoteError
-from ._flow import Flow, close
+from ._flow import BlobBody, Flow, close
 from ._http import Body, Response, add_query
 from ._manifest import Descriptor
 from ._reference import validate_repository
@@ -154,8 +155,9 @@ def push_blob(
     session: Session,
     repo: str,
     descriptor: Descriptor,
-    source: BlobSource,
+    source: BlobSource | None = None,
     *,
+    relay: Callable[[], Flow[Response]] | None = None,
     mount_from: str | None = None,
     check_exists: bool = True,
     chunk_size: int = CHUNK_SIZE,
@@ -166,9 +168,14 @@ def push_blob(
 
     HEAD first (skip what exists), then a cross-repository mount when a source
     repository on the same registry is known, then a monolithic PUT for small blobs
-    or PATCH chunks for large ones.  A failed upload is cancelled, so nothing of it
-    stays behind; the registry verifies the digest on commit and so does the source.
+    or PATCH chunks for large ones.  The bytes come from ``source`` (re-readable at
+    any offset: bytes, a file, a layout), or from the response ``relay`` opens (a
+    blob streamed from another registry, sent in one PUT whatever its size since it
+    cannot be re-read).  The driver checks the bytes against the descriptor while
+    they go out; a failed upload is cancelled, so nothing of it stays behind.
     """
+    if (source is None) == (relay is None):
+        raise InvalidArgument("push_blob needs exactly one of source and relay")
     digest, size = descriptor.digest, descriptor.size
     if check_exists:
         info = yield from head_blob(session, repo, digest, now=now, scopes=_push_scopes(repo, mount_from))
@@ -180,18 +187,28 @@ def push_blob(
     upload = yield from start_upload(session, repo, mount=digest, mount_from=mount_from, now=now)
     if upload is None:
         return PushedBlob(descriptor, "mounted")
+    key = str(digest)
     try:
-        if size <= monolithic_limit:
-            yield from finish_upload(session, repo, upload, digest, body=source(0, size), length=size, now=now)
+        if relay is not None:
+            response = yield from relay()
+            body = BlobBody(digest, size, relay=response, key=key)
+            yield from finish_upload(session, repo, upload, digest, body=body, length=size, now=now)
+        elif size <= monolithic_limit:
+            assert source is not None
+            body = BlobBody(digest, size, chunks=source(0, size), key=key)
+            yield from finish_upload(session, repo, upload, digest, body=body, length=size, now=now)
         else:
+            assert source is not None
             step = max(chunk_size, upload.min_chunk or 0)
             while upload.offset < size:
                 length = min(step, size - upload.offset)
-                upload = yield from upload_chunk(session, repo, upload, source(upload.offset, length), length, now=now)
+                body = BlobBody(digest, size, upload.offset, length, chunks=source(upload.offset, length), key=key)
+                upload = yield from upload_chunk(session, repo, upload, body, length, now=now)
             yield from finish_upload(session, repo, upload, digest, now=now)
     except RegistryError:
         # Any failure, local too: a layout blob found short or corrupt while it streams
-        # (InvalidLayout, a UsageError) leaves the upload as open as a network error does.
+        # (InvalidLayout, a UsageError), or a sibling transfer's failure (Cancelled),
+        # leaves the upload as open as a network error does.
         with contextlib.suppress(RemoteError):  # the original failure is the one to report
             yield from cancel_upload(session, repo, upload, now=now)
         raise

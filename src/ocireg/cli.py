@@ -7,8 +7,9 @@ operation fails, 2 for a usage error.  Credentials come from ``--username`` /
 ``--password-stdin``, else from the container tools' files
 (:class:`~ocireg.DockerConfigStore`); none is ever printed.
 
-Standard library only: the transports are imported when a command runs, and
-progress bars use ``tqdm`` only if it is installed (see :mod:`ocireg._progress`).
+Standard library only: the transport is found when a command runs (see
+:mod:`ocireg._discovery`), and progress bars use ``tqdm`` only if it is installed
+(see :mod:`ocireg._progress`).
 """
 
 from __future__ import annotations
@@ -24,15 +25,17 @@ from typing import IO, Any
 
 from . import __version__, _cli_jobs
 from ._auth import CredentialProvider, Credentials
+from ._client import Registry
 from ._credentials import DockerConfigStore, login, logout
+from ._discovery import default_transport
+from ._driver import DEFAULT_JOBS
 from ._endpoints import ManifestResult
-from ._errors import InvalidArgument, RegistryError, TransportError
+from ._errors import InvalidArgument, RegistryError, TransportError, UsageError
 from ._files import atomic_write
 from ._http import Request, Response, is_loopback_netloc, redact_url
 from ._manifest import Descriptor, Manifest, Platform
 from ._progress import NullProgress, Progress, open_progress
 from ._reference import Reference, api_host, validate_registry
-from ._registry import Registry
 from ._transport import Transport
 
 __all__ = ["main"]
@@ -99,18 +102,38 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                        help="no progress and no messages, only data and errors")
     group.add_argument("--debug", action="store_true", default=default(False),
                        help="log requests (credentials redacted) and print tracebacks on stderr")
-    group.add_argument("--transport", choices=("urllib3", "h11"), default=default(None),
-                       help="HTTP transport (default: urllib3 if installed, else h11)")
+    group.add_argument("--transport", metavar="NAME", default=default(None),
+                       help="HTTP transport: urllib3, h11, stdlib or another registered one "
+                            "(default: urllib3 if installed, else h11, else stdlib)")
     group.add_argument("--insecure", action="store_true", default=default(False),
                        help="allow plain HTTP or unverified TLS for the named registries")
     group.add_argument("--ca-file", metavar="PEM", default=default(None),
                        help="trust the CA certificates in this file")
     group.add_argument("--timeout", type=float, metavar="SECONDS", default=default(DEFAULT_TIMEOUT),
                        help=f"connect and read timeout (default {DEFAULT_TIMEOUT:g})")
+    # None when not given, so that a sync config's own `jobs` holds unless overridden.
+    group.add_argument("-j", "--jobs", type=_positive_int, metavar="N", default=default(None),
+                       help=f"transfers at once: blobs of pull, push and copy; images and their blobs "
+                            f"of sync (default {DEFAULT_JOBS}, or a sync config's jobs)")
     group.add_argument("-u", "--username", default=default(None),
                        help="user name (overrides the stored credentials; needs --password-stdin)")
     group.add_argument("--password-stdin", action="store_true", default=default(False),
                        help="read the password (or token) from standard input")
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    jobs: int = args.jobs or DEFAULT_JOBS
+    return jobs
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give at least 1")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,7 +251,7 @@ class _Context:
 
         def client(url: str) -> Registry:
             return Registry(url, credentials=credentials, transport=transport,
-                            insecure=self.args.insecure, progress=self.progress)
+                            insecure=self.args.insecure, progress=self.progress, jobs=_jobs(self.args))
 
         if not self.args.insecure or is_loopback_netloc(host):
             return client(host)  # https, or plain HTTP on loopback (as crane does)
@@ -253,17 +276,10 @@ def _make_transport(args: argparse.Namespace) -> Transport:
         "open_timeout": args.timeout, "read_timeout": args.timeout,
         "ca_file": args.ca_file, "insecure": args.insecure,
     }
-    if args.transport == "h11":
-        from ocireg_h11 import H11Transport
-
-        return H11Transport(**options)
-    if args.transport == "urllib3":
-        from ocireg_urllib3 import Urllib3Transport
-
-        return Urllib3Transport(**options)
-    from ._registry import default_transport
-
-    return default_transport(**options)
+    try:
+        return default_transport(args.transport, pool_size=_jobs(args), **options)
+    except UsageError as exc:  # an unknown or uninstalled --transport
+        raise _Usage(str(exc)) from None
 
 
 class _LoggingTransport:

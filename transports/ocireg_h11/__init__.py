@@ -1,4 +1,5 @@
-"""An ocireg transport over h11: the plain h11 client loop on ``socket`` + ``ssl``.
+"""ocireg transports over h11: the plain h11 client loop on ``socket`` + ``ssl``
+(:class:`H11Transport`), and on asyncio streams (:class:`AsyncH11Transport`).
 
 It is written as an outside transport would be, against ocireg's public names
 alone: to write your own, read the contract in :class:`ocireg.Transport` (module
@@ -7,6 +8,7 @@ alone: to write your own, read the contract in :class:`ocireg.Transport` (module
 
 from __future__ import annotations
 
+from ._async import AsyncH11Transport
 from ._transport import H11Transport
 
-__all__ = ["H11Transport"]
+__all__ = ["AsyncH11Transport", "H11Transport"]

@@ -11,34 +11,11 @@ from typing import cast
 
 import h11
 
-from ocireg import ConnectError, Origin, ProtocolError, TransportError, TransportTimeout
+from ocireg import ConnectError, Origin, ProtocolError, TransportTimeout
 
-__all__ = ["Connection", "StaleConnection", "cause", "network_error", "open_connection"]
+from ._messages import NETWORK_ERRORS, RECV_SIZE, CycleState, SendFailed
 
-RECV_SIZE = 1 << 20
-"""One large recv() per wait: the driver reads 1 MiB at a time, so should we."""
-
-
-class StaleConnection(Exception):
-    """A reused connection died before any byte of the answer: the server had closed it."""
-
-
-def network_error(exc: BaseException, where: str) -> TransportError:
-    """The ocireg error for a failure on an established connection."""
-    if isinstance(exc, TransportError):
-        return exc
-    if isinstance(exc, builtins.TimeoutError):  # socket.timeout
-        return TransportTimeout(f"{where}: read timed out")
-    if isinstance(exc, h11.LocalProtocolError | ValueError):
-        # Our side refused to encode the request; the text may quote a header value
-        # (a credential), so it is not repeated, and callers chain with ``cause``.
-        return ProtocolError(f"{where}: the request cannot be encoded (invalid header?)")
-    return ProtocolError(f"{where}: {type(exc).__name__}: {exc}")
-
-
-def cause(exc: BaseException) -> BaseException | None:
-    """What to chain a translated error to: nothing that may quote a header value."""
-    return None if isinstance(exc, h11.LocalProtocolError | ValueError) else exc
+__all__ = ["Connection", "open_connection"]
 
 
 def open_connection(
@@ -70,15 +47,12 @@ def open_connection(
     return Connection(sock, origin)
 
 
-class Connection:
-    """A socket and its h11 client state; ``reused`` once it served a full exchange."""
+class Connection(CycleState):
+    """A socket and its h11 client state."""
 
     def __init__(self, sock: socket.socket, origin: Origin) -> None:
+        super().__init__(origin)
         self.sock = sock
-        self.origin = origin
-        self.h11 = h11.Connection(h11.CLIENT)
-        self.reused = False
-        self.answered = False  # a byte of the current answer arrived: never retry after it
 
     def write(self, event: h11.Event) -> None:
         # The passthrough form hands body chunks back uncopied, so a 1 MiB chunk
@@ -86,12 +60,27 @@ class Connection:
         for piece in self.h11.send_with_data_passthrough(event) or ():
             self.sock.sendall(piece)
 
-    def write_body(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
+    def write_body(self, chunks: Iterable[bytes | bytearray | memoryview] | None) -> None:
+        """Send each chunk, or the end of the body for ``None``.
+
+        A failure to send (or h11 refusing more than ``Content-Length``) is a
+        ``SendFailed`` from its cause, so that what the iterable itself raises
+        stays apart whatever its class.
+        """
+        if chunks is None:
+            self._send_guarded(h11.EndOfMessage())
+            return
         for chunk in chunks:
             if chunk:
                 # h11 only measures a chunk and hands it back to us (passthrough), so
                 # a view of the caller's buffer is sent as it is, without a bytes copy.
-                self.write(h11.Data(data=cast(bytes, chunk)))
+                self._send_guarded(h11.Data(data=cast(bytes, chunk)))
+
+    def _send_guarded(self, event: h11.Event) -> None:
+        try:
+            self.write(event)
+        except NETWORK_ERRORS as exc:
+            raise SendFailed from exc
 
     def receive(self) -> bytes:
         """One recv() fed to h11; ``b""`` is the end of the stream."""
@@ -111,10 +100,6 @@ class Connection:
             else:
                 assert isinstance(event, h11.Event)
                 return event
-
-    def can_reuse(self) -> bool:
-        """Whether the exchange finished cleanly on both sides (keep-alive allowed)."""
-        return self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE
 
     def looks_dropped(self) -> bool:
         """Whether an idle connection is unusable.

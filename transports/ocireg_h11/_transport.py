@@ -2,44 +2,40 @@
 
 from __future__ import annotations
 
-import ssl
-import threading
-import urllib.parse
-
 import h11
 
 from ocireg import (
     ConnectError,
     Origin,
     ProtocolError,
-    RegistryError,
     Request,
     Response,
     TransportError,
-    header_value,
     redact_url,
 )
 
-from ._connection import Connection, StaleConnection, cause, network_error, open_connection
+from ._connection import Connection, open_connection
+from ._messages import (
+    BYTES_LIKE,
+    DRAIN_LIMIT,
+    NETWORK_ERRORS,
+    IdlePool,
+    SendFailed,
+    StaleConnection,
+    cause,
+    network_error,
+    replayable,
+    request_head,
+    response_headers,
+    tls_context,
+)
 
 __all__ = ["H11Transport"]
 
-_DRAIN_LIMIT = 64 * 1024
-"""Unread bytes worth draining to keep a connection; past this, dropping it is cheaper."""
-
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-"""Methods whose empty body is announced with ``Content-Length: 0``, as http.client does."""
-
-_BYTES_LIKE = (bytes, bytearray, memoryview)
-"""A body sent as one piece (iterating a bytearray would give ints, not chunks)."""
-
-# What a socket, ssl or h11 may raise once connected; everything else is the caller's.
-_NETWORK_ERRORS = (OSError, ValueError, h11.ProtocolError)
-
 
 class H11Transport:
-    """Sends requests over HTTP/1.1 with h11, keeping up to ``max_idle_per_origin``
-    idle connections per (scheme, host, port).
+    """Sends requests over HTTP/1.1 with h11, keeping up to ``pool_size`` idle
+    connections per (scheme, host, port).
 
     ``open_timeout`` bounds connecting (TCP and TLS), ``read_timeout`` each wait for
     bytes (and each write).  ``ca_file`` replaces the system CA store;
@@ -54,27 +50,18 @@ class H11Transport:
         read_timeout: float = 5,
         ca_file: str | None = None,
         insecure: bool = False,
-        max_idle_per_origin: int = 4,
+        pool_size: int = 4,
     ) -> None:
         self._open_timeout = open_timeout
         self._read_timeout = read_timeout
-        self._max_idle = max_idle_per_origin
-        # Built once: loading the CA store is the expensive part of a TLS context.
-        self._tls = ssl.create_default_context(cafile=ca_file)
-        if insecure:
-            self._tls.check_hostname = False
-            self._tls.verify_mode = ssl.CERT_NONE
-        self._tls.set_alpn_protocols(["http/1.1"])
-        self._idle: dict[Origin, list[Connection]] = {}
-        self._lock = threading.Lock()
+        self._tls = tls_context(ca_file, insecure)
+        self._pool: IdlePool[Connection] = IdlePool(pool_size)
 
     # --- the pool -------------------------------------------------------------------
 
     def _checkout(self, origin: Origin) -> Connection:
         while True:
-            with self._lock:
-                idle = self._idle.get(origin)
-                conn = idle.pop() if idle else None
+            conn = self._pool.take(origin)
             if conn is None:
                 return self._connect(origin)
             if not conn.looks_dropped():
@@ -89,22 +76,11 @@ class H11Transport:
 
     def _release(self, conn: Connection) -> None:
         """Pool ``conn`` if h11 says it can start a new cycle, else close it."""
-        if conn.can_reuse():
-            conn.h11.start_next_cycle()
-            conn.reused = True
-            conn.answered = False
-            with self._lock:
-                idle = self._idle.setdefault(conn.origin, [])
-                if len(idle) < self._max_idle:
-                    idle.append(conn)
-                    return
-        conn.close()
+        if not (conn.next_cycle() and self._pool.put(conn.origin, conn)):
+            conn.close()
 
     def close(self) -> None:
-        with self._lock:
-            conns = [conn for idle in self._idle.values() for conn in idle]
-            self._idle.clear()
-        for conn in conns:
+        for conn in self._pool.clear():
             conn.close()
 
     def __enter__(self) -> H11Transport:
@@ -126,7 +102,7 @@ class H11Transport:
             # The server closed the idle connection as we reused it: nothing of the
             # request was answered, so one more try on a fresh connection is safe --
             # if the body can be sent again (an iterator is already partly consumed).
-            if not (request.body is None or isinstance(request.body, _BYTES_LIKE)):
+            if not replayable(request):
                 raise ProtocolError(
                     f"{redact_url(request.url)}: connection closed by the server "
                     "before the response"
@@ -135,38 +111,45 @@ class H11Transport:
 
     def _exchange(self, conn: Connection, request: Request) -> Response:
         where = f"{request.method} {redact_url(request.url)}"
+        # Three steps, each with its own handler: what the body iterable raises (a
+        # source's own verdict, whatever its class) must stay apart from the network's.
         try:
-            conn.write(_head(request))
-            if isinstance(request.body, _BYTES_LIKE):
+            conn.write(request_head(request))
+        except NETWORK_ERRORS as exc:
+            raise _failure(conn, exc, where) from cause(exc)
+        try:
+            if isinstance(request.body, BYTES_LIKE):
                 conn.write_body((request.body,))
             elif request.body is not None:
                 conn.write_body(request.body)
-            conn.write(h11.EndOfMessage())
+            conn.write_body(None)
+        except SendFailed as failed:
+            error = failed.__cause__
+            raise _failure(conn, error, where) from cause(error)
+        except BaseException:  # the body iterable failed: the connection is mid-request
+            conn.close()
+            raise
+        try:
             head = _read_head(conn, where)
         except StaleConnection:
             conn.close()
             raise
-        except RegistryError:  # raised by the request body (a source's own verdict): pass it on
-            conn.close()
-            raise
-        except _NETWORK_ERRORS as exc:
-            conn.close()
-            if conn.reused and isinstance(exc, ConnectionError) and not conn.answered:
-                raise StaleConnection from exc  # reset or broken pipe on a reused socket
-            raise network_error(exc, where) from cause(exc)
-        except BaseException:  # the body iterable failed: the connection is mid-request
-            conn.close()
-            raise
-        headers = tuple(
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in head.headers.raw_items()
-        )
+        except NETWORK_ERRORS as exc:
+            raise _failure(conn, exc, where) from cause(exc)
         return Response(
             status=head.status_code,
-            headers=headers,
+            headers=response_headers(head),
             request=request,
             stream=_Stream(self, conn, where),
         )
+
+
+def _failure(conn: Connection, exc: BaseException | None, where: str) -> Exception:
+    """Close ``conn`` after ``exc``; a reset on a reused socket is a StaleConnection."""
+    conn.close()
+    if conn.reused and isinstance(exc, ConnectionError) and not conn.answered:
+        return StaleConnection()  # reset or broken pipe on a reused socket
+    return network_error(exc, where)
 
 
 def _read_head(conn: Connection, where: str) -> h11.Response:
@@ -180,34 +163,6 @@ def _read_head(conn: Connection, where: str) -> h11.Response:
             return event
         elif not isinstance(event, h11.InformationalResponse):
             raise ProtocolError(f"{where}: connection closed before the response")
-
-
-def _head(request: Request) -> h11.Request:
-    """The h11 request head: the caller's headers, plus Host and framing if missing."""
-    parts = urllib.parse.urlsplit(request.url)
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    headers = list(request.headers)
-    if header_value(headers, "host") is None:
-        host = parts.hostname or ""
-        host = f"[{host}]" if ":" in host else host
-        default = 443 if parts.scheme.lower() == "https" else 80
-        port = parts.port or default
-        headers.insert(0, ("Host", host if port == default else f"{host}:{port}"))
-    framed = header_value(headers, "content-length") or header_value(headers, "transfer-encoding")
-    if framed is None:
-        if isinstance(request.body, _BYTES_LIKE):
-            headers.append(("Content-Length", str(memoryview(request.body).nbytes)))
-        elif request.body is not None:
-            headers.append(("Transfer-Encoding", "chunked"))
-        elif request.method.upper() in _BODY_METHODS:
-            headers.append(("Content-Length", "0"))
-    return h11.Request(
-        method=request.method.encode("ascii"),
-        target=target.encode("ascii"),
-        headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-    )
 
 
 class _Stream:
@@ -237,7 +192,7 @@ class _Stream:
             return False
         try:
             event = conn.next_event()
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             self._drop()
             raise network_error(exc, self._where) from cause(exc)
         if isinstance(event, h11.Data):
@@ -254,7 +209,7 @@ class _Stream:
         self._leftover = memoryview(b"")
         drained = 0
         try:
-            while drained <= _DRAIN_LIMIT and self._next_data():
+            while drained <= DRAIN_LIMIT and self._next_data():
                 drained += len(self._leftover)
         except TransportError:
             return  # the connection is already dropped

@@ -12,7 +12,7 @@ import threading
 import urllib.parse
 import urllib.request
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import urllib3
@@ -23,7 +23,6 @@ from urllib3.util.response import assert_header_parsing
 from ocireg import (
     ConnectError,
     ProtocolError,
-    RegistryError,
     Request,
     Response,
     TransportError,
@@ -149,12 +148,51 @@ class _Stream:
         self._response.release_conn()
 
 
+class _BodyGuard:
+    """A request body as urllib3 iterates it: remembers what the body itself raised
+    and refuses to send more or fewer bytes than its ``Content-Length``.
+
+    urllib3 (and http.client under it) iterate the body inside ``urlopen`` and wrap
+    some failures: this is how ``send`` tells the body's errors from the network's,
+    and how extra bytes never reach the wire as the start of another request.
+    """
+
+    def __init__(self, body: Iterable[bytes | bytearray | memoryview], length: str | None, url: str) -> None:
+        self._body = body
+        self._length = int(length) if length is not None and length.isdigit() else None
+        self._url = url
+        self.error: BaseException | None = None
+
+    def __iter__(self) -> Iterator[bytes | bytearray | memoryview]:
+        chunks = iter(self._body)
+        sent = 0
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                break
+            except BaseException as exc:
+                self.error = exc
+                raise
+            sent += memoryview(chunk).nbytes
+            if self._length is not None and sent > self._length:
+                raise self._fail("longer")
+            yield chunk
+        if self._length is not None and sent < self._length:
+            raise self._fail("shorter")
+
+    def _fail(self, how: str) -> ProtocolError:
+        self.error = ProtocolError(f"{redact_url(self._url)}: the body is {how} than its Content-Length")
+        return self.error
+
+
 class Urllib3Transport:
     """Sends requests with a urllib3 ``PoolManager`` (one per proxy in use).
 
     ``open_timeout`` bounds connecting (TCP and TLS), ``read_timeout`` each wait
     for bytes.  ``ca_file`` replaces the system CA store; ``insecure`` turns
-    verification off (and keeps urllib3's warning about it quiet).  With
+    verification off (and keeps urllib3's warning about it quiet).  ``pool_size``
+    connections are kept per origin.  With
     ``proxy_from_env``, ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` are honoured.
     """
 
@@ -165,14 +203,14 @@ class Urllib3Transport:
         read_timeout: float = 5,
         ca_file: str | None = None,
         insecure: bool = False,
-        pool_maxsize: int = 4,
+        pool_size: int = 4,
         proxy_from_env: bool = True,
     ) -> None:
         self._insecure = insecure
         self._proxy_from_env = proxy_from_env
         self._pool_kw: dict[str, object] = {
             "timeout": urllib3.Timeout(connect=open_timeout, read=read_timeout),
-            "maxsize": pool_maxsize,
+            "maxsize": pool_size,
             "block": False,
             "cert_reqs": "CERT_NONE" if insecure else "CERT_REQUIRED",
             "ca_certs": None if insecure else (ca_file or _system_ca_file()),
@@ -222,12 +260,17 @@ class Urllib3Transport:
         headers = urllib3.HTTPHeaderDict()
         for name, value in request.headers:
             headers.add(name, value)
+        body = request.body
+        guard = None
+        if body is not None and not isinstance(body, bytes | bytearray | memoryview):
+            guard = _BodyGuard(body, headers.get("content-length"), request.url)
+            body = iter(guard)
         try:
             with self._quiet_if_insecure():
                 response = self._manager(request.url).urlopen(
                     request.method,
                     request.url,
-                    body=request.body,
+                    body=body,
                     headers=headers,
                     redirect=False,
                     retries=False,
@@ -235,14 +278,16 @@ class Urllib3Transport:
                     decode_content=False,
                     enforce_content_length=True,
                     # Content-Length is set by the core for iterable bodies: no chunking.
-                    chunked=request.body is not None
-                    and not isinstance(request.body, bytes | bytearray | memoryview)
-                    and "content-length" not in headers,
+                    chunked=guard is not None and "content-length" not in headers,
                 )
-        except RegistryError:
-            raise  # raised by the request body (a source's own verdict): not ours to translate
-        except _ERRORS as exc:
-            raise _translate(exc, request.url) from _cause(exc)
+        except BaseException as exc:
+            if guard is not None and guard.error is not None:
+                # Raised by the request body (a source's own verdict, or a length
+                # that does not match): not ours to translate, whatever urllib3 made of it.
+                raise guard.error from None
+            if isinstance(exc, _ERRORS):
+                raise _translate(exc, request.url) from _cause(exc)
+            raise
         stream = _Stream(response, request.url)
         try:
             _check_head(response)

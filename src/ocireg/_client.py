@@ -1,0 +1,551 @@
+"""The clients: :class:`Registry` (blocking) and :class:`AsyncRegistry` (asyncio).
+
+Every public method is written once, in :class:`_Client`, as the core flow it
+runs (see :mod:`ocireg._image`, :mod:`ocireg._endpoints`); the two classes differ
+only in the loop that performs the effects (:class:`~ocireg._driver.Runner`,
+:class:`~ocireg._async.AsyncRunner`) and in what a listing or a blob stream is to
+their callers (an iterator, or an async iterator).  :class:`operation` is the
+descriptor that binds a method to its class's loop, typed for each.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from pathlib import Path
+from typing import Any, BinaryIO, Concatenate, Generic, ParamSpec, TypeVar, overload
+
+from . import _archive, _artifact
+from . import _endpoints as ep
+from . import _image as ops
+from ._artifact import ArtifactFile, PulledArtifact
+from ._async import AsyncRunner, AsyncTransport, aiter_body
+from ._auth import CredentialProvider, Credentials, Scope
+from ._digest import Digest, DigestVerifier, verified_chunks
+from ._discovery import default_async_transport, default_transport
+from ._driver import DEFAULT_JOBS, Runner, iter_body
+from ._errors import InvalidArgument
+from ._flow import Flow, now, read_body
+from ._http import Body, Headers, Origin, Request, is_loopback_netloc
+from ._layout import OCILayout
+from ._manifest import Descriptor, Manifest, Platform
+from ._paginate import Page
+from ._progress import NullProgress, Progress, track
+from ._reference import api_host
+from ._results import CopyResult, Listing, PullResult, RawResponse
+from ._session import Limits, Session
+from ._transport import Transport
+from ._upload import CHUNK_SIZE, MONOLITHIC_LIMIT, PushedBlob
+
+__all__ = ["AsyncRegistry", "Registry"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+IN_MEMORY_BLOB_LIMIT = 256 << 20
+"""Largest blob :meth:`Registry.blob` returns as bytes; beyond, stream it to a file."""
+
+
+def _registry_url(url: str) -> str:
+    """A base URL; a bare host gets https, or http on loopback.
+
+    Docker Hub's names (``docker.io``, ``index.docker.io``) become the host its API
+    answers on, as references are resolved.
+    """
+    if not isinstance(url, str):
+        raise InvalidArgument(f"url must be a string such as 'ghcr.io', not {type(url).__name__}")
+    if "://" in url:
+        return url
+    netloc = api_host(url.rstrip("/"))
+    return f"{'http' if is_loopback_netloc(netloc) else 'https'}://{netloc}"
+
+
+def _digest(value: str | Digest) -> Digest:
+    return value if isinstance(value, Digest) else Digest.parse(value)
+
+
+class operation(Generic[P, T]):
+    """A client method defined as the flow it runs; each client class runs it its own way.
+
+    On a :class:`Registry` the bound method returns the result; on an
+    :class:`AsyncRegistry` it returns a coroutine of it.
+    """
+
+    def __init__(self, build: Callable[Concatenate[Any, P], Flow[T]]) -> None:
+        self.build = build
+        functools.update_wrapper(self, build)  # type: ignore[arg-type]
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> operation[P, T]: ...
+
+    @overload
+    def __get__(self, obj: Registry, owner: type) -> Callable[P, T]: ...
+
+    @overload
+    def __get__(self, obj: AsyncRegistry, owner: type) -> Callable[P, Coroutine[Any, Any, T]]: ...
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        if obj is None:
+            return self
+        build = self.build
+
+        @functools.wraps(build)
+        def bound(*args: P.args, **kwargs: P.kwargs) -> Any:
+            return obj._execute(build(obj, *args, **kwargs))
+
+        return bound
+
+
+class _Client:
+    """What both clients share: the registry's session, options, and every operation."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        credentials: Credentials | CredentialProvider | None = None,
+        insecure: bool = False,
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.time,
+        progress: Progress | None = None,
+        jobs: int = DEFAULT_JOBS,
+    ) -> None:
+        if credentials is not None and (username is not None or password is not None):
+            raise InvalidArgument("give either username/password or credentials, not both")
+        if username is not None or password is not None:
+            credentials = Credentials(username=username, password=password)
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+            raise InvalidArgument(f"jobs must be a positive integer, not {jobs!r}")
+        self.url = _registry_url(url)
+        self.session = Session(self.url, credentials=credentials, insecure=insecure, limits=limits or Limits())
+        self.jobs = jobs
+        self._clock = clock
+        self.progress: Progress = progress or NullProgress()
+        self._routes: dict[Origin, Any] = {}
+        """Transports of other clients this one copied to, by origin."""
+
+    def _execute(self, flow: Flow[Any]) -> Any:  # pragma: no cover - each client defines it
+        raise NotImplementedError
+
+    def _route(self, request: Request) -> Any:
+        return self._routes.get(request.origin) if self._routes else None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url}>"
+
+    @property
+    def host(self) -> str:
+        return self.session.host
+
+    # --- plumbing -----------------------------------------------------------------
+
+    @operation
+    def run(self, flow: Callable[..., Flow[T]], *args: Any, **kwargs: Any) -> Flow[T]:
+        """Run a core flow function: ``flow(session, *args, now=..., **kwargs)``."""
+        return (yield from flow(self.session, *args, now=(yield from now()), **kwargs))
+
+    @operation
+    def request(self, method: str, path: str, *, headers: Headers = (), body: Body = None,
+                scopes: Sequence[Scope] = (), limit: int | None = None) -> Flow[RawResponse]:
+        """A raw request (the gem's ``doget``/``doput``/``dohead``/``dodelete``).
+
+        It goes through the same authentication and redirect flows as every other
+        call; the body is read up to ``limit`` (default: the manifest cap).
+        """
+        cap = limit if limit is not None else self.session.limits.manifest
+        request = self.session.request(method, path, headers=headers, body=body)
+        response = yield from self.session.send(request, scopes=scopes, now=(yield from now()))
+        data = yield from read_body(response, cap)
+        return RawResponse(response.status, response.headers, data)
+
+    # --- listing -------------------------------------------------------------------
+
+    @operation
+    def ping(self) -> Flow[Headers]:
+        """``GET /v2/``: raises unless the registry answers and accepts our credentials."""
+        return (yield from ep.ping(self.session, now=(yield from now())))
+
+    @operation
+    def catalog(self, count: int | None = None, last: str | None = None,
+                auto_paginate: bool = False) -> Flow[Listing]:
+        """Repositories in the registry (``/v2/_catalog``), one page or all of them."""
+        return ops.catalog(self.session, count, last, auto_paginate)
+
+    @operation
+    def tags(self, repo: str, count: int | None = None, last: str | None = None,
+             with_digests: bool = False, auto_paginate: bool = False) -> Flow[Listing]:
+        """Tags of ``repo``; with ``with_digests`` also each tag's manifest digest."""
+        return ops.tags(self.session, repo, count, last, with_digests, auto_paginate)
+
+    # --- manifests -----------------------------------------------------------------
+
+    @operation
+    def manifest(self, repo: str, reference: str | Digest, *,
+                 platform: str | Platform | None = None) -> Flow[ep.ManifestResult]:
+        """The manifest or index as served: ``.body`` bytes, ``.media_type``, verified ``.digest``.
+
+        With ``platform``, an index is resolved to the child manifest that platform picks.
+        """
+        return ops.manifest(self.session, repo, reference, platform)
+
+    @operation
+    def manifest_digest(self, repo: str, reference: str | Digest) -> Flow[Digest]:
+        """The digest of what ``reference`` names (HEAD, falling back to GET)."""
+        return (yield from ep.manifest_digest(self.session, repo, reference, now=(yield from now())))
+
+    @operation
+    def digest(self, image: str, tag: str | Digest, architecture: str | None = None,
+               os: str | None = None, variant: str | None = None) -> Flow[Digest]:
+        """The digest for a platform: the matching child of an index, else the document's own."""
+        return ops.platform_digest(self.session, image, tag, architecture, os, variant)
+
+    @staticmethod
+    def manifest_sum(manifest: Manifest | ep.ManifestResult) -> int:
+        """Total size of an image manifest's layers."""
+        document = manifest.document if isinstance(manifest, ep.ManifestResult) else manifest
+        if not isinstance(document, Manifest):
+            raise InvalidArgument("manifest_sum needs an image manifest, not an index")
+        return document.layers_size
+
+    @operation
+    def tag(self, repo: str, tag: str | Digest, newrepo: str, newtag: str) -> Flow[Digest]:
+        """Put the manifest ``repo:tag`` under ``newrepo:newtag``, its bytes and media type unchanged."""
+        return ops.tag(self.session, repo, tag, newrepo, newtag)
+
+    @operation
+    def rmtag(self, image: str, tag: str) -> Flow[Digest]:
+        """Delete the manifest ``tag`` points to (registries delete by digest); returns it."""
+        return ops.rmtag(self.session, image, tag)
+
+    @operation
+    def delete_manifest(self, repo: str, reference: str | Digest) -> Flow[Digest]:
+        """Delete a manifest by digest, or by tag resolved to its digest first."""
+        return ops.delete_manifest(self.session, repo, reference)
+
+    @operation
+    def referrers(self, repo: str, digest: str | Digest,
+                  artifact_type: str | None = None) -> Flow[tuple[Descriptor, ...]]:
+        """Manifests whose ``subject`` is ``digest`` (referrers API, else the tag schema)."""
+        return (yield from ep.referrers(self.session, repo, _digest(digest), artifact_type=artifact_type,
+                                        now=(yield from now())))
+
+    # --- blobs -----------------------------------------------------------------------
+
+    @operation
+    def blob_size(self, repo: str, digest: str | Digest) -> Flow[int]:
+        """Size of a blob (HEAD)."""
+        return ops.blob_size(self.session, repo, _digest(digest))
+
+    @operation
+    def blob(self, repo: str, digest: str | Digest,
+             outpath: str | os.PathLike[str] | BinaryIO | None = None, *,
+             max_memory: int = IN_MEMORY_BLOB_LIMIT) -> Flow[bytes | Path | BinaryIO]:
+        """A blob: to ``outpath`` (a path, written atomically; or a binary file), else its bytes.
+
+        Every byte is verified against ``digest`` while it streams; a mismatch raises
+        :class:`~ocireg.DigestMismatch` and leaves no file at the path.  Held in memory
+        (no ``outpath``), a blob may be at most ``max_memory`` bytes.
+        """
+        d = _digest(digest)
+        sink = ops.blob_sink(outpath, repo, d, max_memory)
+        return (yield from ops.blob_into(self.session, repo, d, sink))  # type: ignore[no-any-return]
+
+    @operation
+    def delete_blob(self, repo: str, digest: str | Digest) -> Flow[None]:
+        """Delete a blob from a repository."""
+        return (yield from ep.delete_blob(self.session, repo, _digest(digest), now=(yield from now())))
+
+    # --- pull, push, copy ------------------------------------------------------------
+
+    @operation
+    def pull(self, repo: str, reference: str | Digest, directory: str | os.PathLike[str], *,
+             platform: str | Platform | None = None, ref_name: str | None = None) -> Flow[PullResult]:
+        """Pull an image into the OCI image layout ``directory`` (created if missing).
+
+        An index is pulled whole (every child) unless ``platform`` picks one child.
+        Blobs already in the layout are re-used only after their bytes are verified;
+        up to ``jobs`` blobs are fetched at once.  ``ref_name`` (default: the tag, or
+        the digest) names the image in ``index.json``.
+        """
+        return ops.pull(self.session, repo, reference, Path(directory), platform=platform, ref_name=ref_name)
+
+    @operation
+    def push_blob(self, repo: str, data: bytes | str | os.PathLike[str], digest: str | Digest | None = None, *,
+                  media_type: str = "application/octet-stream", mount_from: str | None = None,
+                  chunk_size: int = CHUNK_SIZE, monolithic_limit: int = MONOLITHIC_LIMIT) -> Flow[PushedBlob]:
+        """Upload a blob from bytes or a file, streamed from disk; skipped when present.
+
+        Blobs up to ``monolithic_limit`` bytes go in one PUT, larger ones in PATCH
+        chunks of ``chunk_size`` (or the registry's ``OCI-Chunk-Min-Length``).
+        """
+        return ops.upload(self.session, repo, data, _digest(digest) if digest is not None else None,
+                            media_type=media_type, mount_from=mount_from, chunk_size=chunk_size,
+                            monolithic_limit=monolithic_limit)
+
+    @operation
+    def push_manifest(self, repo: str, reference: str | Digest, body: bytes, media_type: str) -> Flow[Digest]:
+        """PUT a manifest or index as its exact bytes with its media type.
+
+        A manifest with a ``subject`` on a registry without the referrers API also
+        gets listed in the ``<alg>-<hex>`` referrers tag index (OCI 1.1 fallback).
+        """
+        result = yield from ep.put_manifest(self.session, repo, reference, body, media_type, now=(yield from now()))
+        return result.digest
+
+    @operation
+    def push(self, layout: str | os.PathLike[str] | OCILayout, repo: str, tag: str | None = None, *,
+             ref_name: str | None = None, mount_from: str | None = None) -> Flow[Descriptor]:
+        """Push an image or index from an OCI image layout to ``repo`` (and ``tag``).
+
+        ``layout`` is a directory, or an :class:`~ocireg.ArchiveLayout` (a ``docker
+        save`` archive or an OCI layout in a tar, read in place).
+
+        ``ref_name`` picks the image in the layout (default: its only one); ``tag``
+        defaults to that name.  Blobs go up to ``jobs`` at once, then the manifests,
+        children first, so the registry never receives one that refers to something
+        it lacks.
+        """
+        source = layout if isinstance(layout, OCILayout) else Path(layout)
+        return ops.push(self.session, source, repo, tag, ref_name=ref_name, mount_from=mount_from)
+
+    @operation
+    def copy(self, repo: str, reference: str | Digest, dest_registry: _Client | str | None, dest_repo: str,
+             dest_tag: str | None = None, *, platforms: Sequence[str | Platform] | None = None,
+             referrers: bool = False) -> Flow[CopyResult]:
+        """Copy ``repo:reference`` to ``dest_repo:dest_tag`` on ``dest_registry``.
+
+        ``dest_registry`` is this registry (or None), another client of the same kind,
+        or a URL (reached with this client's transport and no credentials).  On the same
+        registry every blob is mounted; across registries each blob streams from source
+        to destination, verified on the way, never held whole.  One platform in
+        ``platforms`` copies that child manifest itself (its digest kept); several make
+        a filtered index (a new digest, ``digest_changed``).  ``referrers`` copies
+        signatures, SBOMs and other manifests whose subject is the ops.
+        """
+        dest = self.session if dest_registry is None else self._destination(dest_registry)
+        return ops.copy(self.session, dest, repo, reference, dest_repo, dest_tag,
+                          platforms=platforms, referrers=referrers)
+
+    # --- artifacts and archives -------------------------------------------------------
+
+    @operation
+    def push_artifact(
+        self,
+        repo: str,
+        tag: str | None,
+        files: Sequence[str | os.PathLike[str] | ArtifactFile | tuple[str | os.PathLike[str], str]],
+        *,
+        artifact_type: str | None = None,
+        annotations: Mapping[str, str] | None = None,
+        subject: str | Digest | Descriptor | None = None,
+    ) -> Flow[Descriptor]:
+        """Push files as an OCI artifact, as oras does (see :mod:`ocireg._artifact`).
+
+        ``files`` are paths, ``(path, media_type)`` pairs or :class:`ArtifactFile` objects;
+        ``subject`` (a tag, digest or descriptor in ``repo``) makes it a referrer.
+        """
+        return _artifact.push_artifact(self.session, repo, tag, files, artifact_type=artifact_type,
+                                       annotations=annotations, subject=subject)
+
+    @operation
+    def pull_artifact(self, repo: str, reference: str | Digest,
+                      directory: str | os.PathLike[str]) -> Flow[PulledArtifact]:
+        """Write an artifact's files into ``directory`` by their titles, refusing unsafe ones."""
+        return _artifact.pull_artifact(self.session, repo, reference, directory)
+
+    @operation
+    def pull_archive(self, repo: str, reference: str | Digest, path: str | os.PathLike[str], *,
+                     platform: str | Platform | None = None,
+                     repo_tags: Iterable[str] | None = None) -> Flow[Descriptor]:
+        """Write one image to ``path`` as a ``docker save`` archive; returns its manifest's descriptor.
+
+        An index is resolved to ``platform`` (default linux/amd64); ``repo_tags``
+        (default ``host/repo:tag`` for a tag) names it for ``docker load``.  Push an
+        archive back with ``push(ArchiveLayout(path), ...)``.
+        """
+        return _archive.pull_archive(self.session, repo, reference, path, platform=platform, repo_tags=repo_tags)
+
+    def _destination(self, dest: _Client | str) -> Session:
+        if isinstance(dest, str):
+            return Session(_registry_url(dest), insecure=self.session.insecure, limits=self.session.limits)
+        if not isinstance(dest, type(self)):
+            raise InvalidArgument(f"dest_registry must be a {type(self).__name__}, a URL or None, "
+                                  f"not {type(dest).__name__}")
+        if dest is not self and dest.session.origin != self.session.origin:
+            self._routes[dest.session.origin] = dest._transport_for_routes()
+        return dest.session
+
+    def _transport_for_routes(self) -> Any:  # pragma: no cover - each client defines it
+        raise NotImplementedError
+
+    def _open_blob(self, repo: str, digest: Digest) -> Flow[Any]:
+        return (yield from ep.open_blob(self.session, repo, digest, now=(yield from now())))
+
+
+class Registry(_Client):
+    """A blocking registry client: every method of docker_registry2's ``Registry``, plus push and copy.
+
+    ``url`` is the registry's base URL (``https://ghcr.io``, ``localhost:5000``).
+    Credentials are ``username``/``password``, or ``credentials`` (a
+    :class:`Credentials` or a provider called with the host, e.g. a
+    :class:`~ocireg.DockerConfigStore`).  ``jobs`` bounds the transfers in flight at
+    once (1: one after another); the default transport pools that many connections.
+    ``progress`` receives byte counts per blob as they move (``start``/``advance``/
+    ``finish``, see ``ocireg._progress.Progress``), from several threads when
+    ``jobs`` > 1.  Use it as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        credentials: Credentials | CredentialProvider | None = None,
+        open_timeout: float = 2,
+        read_timeout: float = 5,
+        transport: Transport | None = None,
+        insecure: bool = False,
+        ca_file: str | None = None,
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.time,
+        progress: Progress | None = None,
+        jobs: int = DEFAULT_JOBS,
+    ) -> None:
+        super().__init__(url, username=username, password=password, credentials=credentials, insecure=insecure,
+                         limits=limits, clock=clock, progress=progress, jobs=jobs)
+        self._own_transport = transport is None
+        self.transport: Transport = transport or default_transport(
+            open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=insecure,
+            pool_size=jobs,
+        )
+        self._runner = Runner(self.transport, jobs=jobs, progress=self.progress, clock=clock, route=self._route)
+
+    def _execute(self, flow: Flow[T]) -> T:
+        return self._runner.run(flow)
+
+    def _transport_for_routes(self) -> Transport:
+        return self.transport
+
+    def close(self) -> None:
+        if self._own_transport:
+            self.transport.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def iter_catalog(self, page_size: int | None = None) -> Iterator[str]:
+        """Every repository, page by page, lazily (the gem's ``paginate_doget``)."""
+        return self._iterate(ops.iter_catalog(self.session, page_size))
+
+    def iter_tags(self, repo: str, page_size: int | None = None) -> Iterator[str]:
+        """Every tag of ``repo``, page by page, lazily."""
+        return self._iterate(ops.iter_tags(self.session, repo, page_size))
+
+    def _iterate(self, flow: Flow[Page]) -> Iterator[str]:
+        yield from self._runner.drive(flow)
+
+    def iter_blob(self, repo: str, digest: str | Digest, size: int | None = None) -> Generator[memoryview, None, None]:
+        """A blob's bytes in 1 MiB views of one reused buffer, verified as they pass.
+
+        The request is sent on the first ``next()``; the last step raises
+        :class:`~ocireg.DigestMismatch` if the bytes (or their count) are wrong.
+        Closing the generator early releases the connection.
+        """
+        d = _digest(digest)
+        body = iter_body(self._runner.run(self._open_blob(repo, d)))
+        try:
+            yield from track(self.progress, str(d), size, verified_chunks(body, d, size))
+        finally:
+            body.close()
+
+
+class AsyncRegistry(_Client):
+    """The asyncio client: every method of :class:`Registry`, awaited.
+
+    Listings and blob streams are async iterators; use it as ``async with``.  The
+    default transport is the first asyncio transport installed (``ocireg_h11``'s).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        credentials: Credentials | CredentialProvider | None = None,
+        open_timeout: float = 2,
+        read_timeout: float = 5,
+        transport: AsyncTransport | None = None,
+        insecure: bool = False,
+        ca_file: str | None = None,
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.time,
+        progress: Progress | None = None,
+        jobs: int = DEFAULT_JOBS,
+    ) -> None:
+        super().__init__(url, username=username, password=password, credentials=credentials, insecure=insecure,
+                         limits=limits, clock=clock, progress=progress, jobs=jobs)
+        self._own_transport = transport is None
+        self.transport: AsyncTransport = transport or default_async_transport(
+            open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=insecure,
+            pool_size=jobs,
+        )
+        self._runner = AsyncRunner(self.transport, jobs=jobs, progress=self.progress, clock=clock, route=self._route)
+
+    def _execute(self, flow: Flow[T]) -> Coroutine[Any, Any, T]:
+        return self._runner.run(flow)
+
+    def _transport_for_routes(self) -> AsyncTransport:
+        return self.transport
+
+    async def aclose(self) -> None:
+        if self._own_transport:
+            await self.transport.close()
+
+    async def __aenter__(self) -> AsyncRegistry:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def iter_catalog(self, page_size: int | None = None) -> AsyncIterator[str]:
+        """Every repository, page by page, lazily."""
+        return self._runner.drive(ops.iter_catalog(self.session, page_size), [])
+
+    def iter_tags(self, repo: str, page_size: int | None = None) -> AsyncIterator[str]:
+        """Every tag of ``repo``, page by page, lazily."""
+        return self._runner.drive(ops.iter_tags(self.session, repo, page_size), [])
+
+    async def iter_blob(self, repo: str, digest: str | Digest, size: int | None = None) -> AsyncIterator[memoryview]:
+        """A blob's bytes in views of one reused buffer, verified as they pass."""
+        d = _digest(digest)
+        response = await self._runner.run(self._open_blob(repo, d))
+        verifier = DigestVerifier(d, size)
+        key = str(d)
+        self.progress.start(key, size, 0)
+        try:
+            async for chunk in aiter_body(response):
+                verifier.update(chunk)
+                self.progress.advance(key, len(chunk))
+                yield chunk
+            verifier.finish()
+        finally:
+            await response.stream.close()
+            self.progress.finish(key)

@@ -1,0 +1,273 @@
+"""One test body for both drivers: Registry and AsyncRegistry run the same flows.
+
+Each test here runs over the blocking driver with every transport, and over the
+asyncio driver with the asyncio transport, on the real registry in its three auth
+set-ups.  ``Driven`` gives both the blocking call shape so the body is written once:
+an AsyncRegistry's coroutines and async iterators are run to completion on a loop
+of the test's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ocireg
+from conftest import TRANSPORTS, make_transport
+from images import oci_image
+from registry_bed import RegistryInstance
+from servers import RouteServer
+from test_registry import Seeded, seeded
+
+DRIVERS = (*(f"sync-{name}" for name in TRANSPORTS), "async-h11")
+
+
+class Driven:
+    """A client of either kind, called the blocking way."""
+
+    def __init__(self, client: ocireg.Registry | ocireg.AsyncRegistry) -> None:
+        self.client = client
+        self.loop = asyncio.new_event_loop() if isinstance(client, ocireg.AsyncRegistry) else None
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.client, name)
+        loop = self.loop
+        if loop is None or not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = attr(*args, **kwargs)
+            if isinstance(result, AsyncIterator):
+                return iter(loop.run_until_complete(_collect(result)))
+            return loop.run_until_complete(result)
+
+        return call
+
+    def close(self) -> None:
+        if self.loop is None:
+            assert isinstance(self.client, ocireg.Registry)
+            self.client.transport.close()  # the test's own transport: the client does not own it
+        else:
+            assert isinstance(self.client, ocireg.AsyncRegistry)
+            self.loop.run_until_complete(self.client.aclose())
+            self.loop.close()
+
+
+async def _collect(items: AsyncIterator[Any]) -> list[Any]:
+    return [bytes(item) if isinstance(item, memoryview) else item async for item in items]
+
+
+def open_driven(driver: str, url: str, creds: tuple[str, str] | tuple[None, None] = (None, None),
+                **options: Any) -> Driven:
+    kind, transport = driver.split("-", 1)
+    if kind == "sync":
+        return Driven(ocireg.Registry(url, username=creds[0], password=creds[1],
+                                      transport=make_transport(transport), **options))  # type: ignore[arg-type]
+    return Driven(ocireg.AsyncRegistry(url, username=creds[0], password=creds[1], **options))
+
+
+@pytest.fixture(params=DRIVERS)
+def driver(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def reg(registry: RegistryInstance, driver: str) -> Iterator[Driven]:
+    creds = registry.writer.creds if registry.auth_required else (None, None)
+    driven = open_driven(driver, registry.url, creds)
+    try:
+        yield driven
+    finally:
+        driven.close()
+
+
+@pytest.fixture
+def seed(registry: RegistryInstance) -> Seeded:
+    return seeded(registry)
+
+
+# --- the same body, every driver --------------------------------------------------------
+
+
+def test_listings(reg: Driven, seed: Seeded) -> None:
+    assert set(reg.tags(seed.repo).tags) == seed.tags
+    assert set(reg.tags(seed.repo, auto_paginate=True).tags) == seed.tags
+    assert set(reg.iter_tags(seed.repo)) == seed.tags
+    listing = reg.tags(seed.repo, with_digests=True)
+    assert {tag: str(d) for tag, d in listing.digests.items()} == {
+        "docker": seed.docker.digest, "oci": seed.oci.digest,
+        "index": seed.index.digest, "list": seed.manifest_list.digest,
+    }
+
+
+def test_manifests_and_platforms(reg: Driven, seed: Seeded) -> None:
+    result = reg.manifest(seed.repo, "oci")
+    assert result.body == seed.oci.manifest and str(result.digest) == seed.oci.digest
+    arm = seed.index.children[1]
+    assert str(reg.manifest(seed.repo, "index", platform="linux/arm64").digest) == arm.digest
+    assert str(reg.digest(seed.repo, "index", "arm64", "linux", "v8")) == arm.digest
+    assert str(reg.manifest_digest(seed.repo, "docker")) == seed.docker.digest
+
+
+def test_blobs_are_verified_into_memory_files_and_iterators(reg: Driven, seed: Seeded, tmp_path: Path) -> None:
+    layer = seed.docker.blobs[1]
+    assert reg.blob(seed.repo, layer.digest) == layer.data
+    written = reg.blob(seed.repo, layer.digest, tmp_path / "layer")
+    assert Path(written).read_bytes() == layer.data
+    assert b"".join(reg.iter_blob(seed.repo, layer.digest)) == layer.data
+    assert reg.blob_size(seed.repo, layer.digest) == len(layer.data)
+
+
+def test_pull_push_copy_tag_delete(reg: Driven, seed: Seeded, registry: RegistryInstance, tmp_path: Path) -> None:
+    pulled = reg.pull(seed.repo, "index", tmp_path / "layout")
+    assert str(pulled.descriptor.digest) == seed.index.digest
+    assert pulled.blobs_fetched == len(seed.index.all_blobs())
+    again = reg.pull(seed.repo, "index", tmp_path / "layout")
+    assert (again.blobs_fetched, again.blobs_reused) == (0, len(seed.index.all_blobs()))
+
+    repo = f"drivers/{registry.setup}/{threading.get_ident()}-{id(reg)}"
+    pushed = reg.push(tmp_path / "layout", repo, "pushed")
+    assert str(pushed.digest) == seed.index.digest
+    for child in seed.index.children:
+        assert reg.manifest(repo, child.digest).body == child.manifest
+
+    copied = reg.copy(seed.repo, "docker", None, repo, "copied")
+    assert str(copied.descriptor.digest) == seed.docker.digest
+    assert str(reg.tag(repo, "copied", repo, "retagged")) == seed.docker.digest
+    assert set(reg.tags(repo).tags) >= {"pushed", "copied", "retagged"}
+    assert str(reg.delete_manifest(repo, "retagged")) == seed.docker.digest
+    with pytest.raises(ocireg.ManifestUnknown):
+        reg.manifest(repo, "copied")
+
+
+def test_artifacts_and_docker_archives_round_trip(
+    reg: Driven, seed: Seeded, registry: RegistryInstance, tmp_path: Path
+) -> None:
+    repo = f"drivers/{registry.setup}/art-{threading.get_ident()}-{id(reg)}"
+    files = {"model.bin": os.urandom(200_000), "card.md": b"# card\n"}
+    (tmp_path / "in").mkdir()
+    for name, data in files.items():
+        (tmp_path / "in" / name).write_bytes(data)
+    base = reg.push_artifact(repo, "base", [tmp_path / "in" / "card.md"])
+    pushed = reg.push_artifact(repo, "bundle", [tmp_path / "in" / "model.bin", (tmp_path / "in" / "card.md",
+                                                                                "text/markdown")],
+                               artifact_type="application/vnd.example.bundle.v1", subject="base")
+    assert [d.digest for d in reg.referrers(repo, base.digest)] == [pushed.digest]
+    pulled = reg.pull_artifact(repo, "bundle", tmp_path / "out")
+    assert pulled.descriptor.digest == pushed.digest
+    assert pulled.artifact_type == "application/vnd.example.bundle.v1"
+    assert {p.name: p.read_bytes() for p in pulled.files} == files
+
+    archive = tmp_path / "image.tar"
+    saved = reg.pull_archive(seed.repo, "index", archive, platform="linux/arm64")
+    assert str(saved.digest) == seed.index.children[1].digest
+    back = reg.push(ocireg.ArchiveLayout(archive), repo, "from-archive")
+    assert back.digest == saved.digest
+    assert reg.manifest(repo, "from-archive").body == seed.index.children[1].manifest
+
+
+def test_a_failed_archive_leaves_no_file(driver: str, tmp_path: Path) -> None:
+    with RouteServer() as server:
+        _serve_image(server, layers=3, delay=0, corrupt=1)
+        client = open_driven(driver, server.url)
+        try:
+            with pytest.raises(ocireg.DigestMismatch):
+                client.pull_archive("app", "latest", tmp_path / "image.tar")
+        finally:
+            client.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- concurrency, on a registry of our own that can be slow --------------------------------
+
+
+def _serve_image(server: RouteServer, layers: int, delay: float, corrupt: int | None = None) -> Any:
+    image = oci_image(tuple(2000 + i for i in range(layers)))
+    server.route("/v2/", status=200)
+    server.route(f"/v2/app/manifests/{image.digest}",
+                 headers=[("Content-Type", image.media_type), ("Docker-Content-Digest", image.digest)],
+                 body=image.manifest)
+    server.route("/v2/app/manifests/latest",
+                 headers=[("Content-Type", image.media_type), ("Docker-Content-Digest", image.digest)],
+                 body=image.manifest)
+    for i, blob in enumerate(image.blobs):
+        data = blob.data if i != corrupt else b"X" + blob.data[1:]
+        server.route(f"/v2/app/blobs/{blob.digest}", body=data, delay=delay)
+    return image
+
+
+@pytest.mark.parametrize("jobs", [1, 4])
+def test_a_pull_keeps_jobs_transfers_in_flight(driver: str, jobs: int, tmp_path: Path) -> None:
+    with RouteServer() as server:
+        image = _serve_image(server, layers=12, delay=0.15)
+        client = open_driven(driver, server.url, jobs=jobs)
+        try:
+            result = client.pull("app", "latest", tmp_path / "layout")
+        finally:
+            client.close()
+        assert str(result.descriptor.digest) == image.digest
+        # Never more than asked; with several allowed, several really overlap (each
+        # blob takes 0.15 s to answer, so they cannot all have run one by one).
+        assert server.max_in_flight <= jobs
+        assert server.max_in_flight >= min(jobs, 2)
+        assert server.connections >= server.max_in_flight
+
+
+def test_the_first_failure_cancels_the_rest_and_leaves_no_partial_file(driver: str, tmp_path: Path) -> None:
+    with RouteServer() as server:
+        image = _serve_image(server, layers=8, delay=0.2, corrupt=3)
+        client = open_driven(driver, server.url, jobs=4)
+        try:
+            with pytest.raises(ocireg.DigestMismatch):
+                client.pull("app", "latest", tmp_path / "layout")
+        finally:
+            client.close()
+        blobs = tmp_path / "layout" / "blobs" / "sha256"
+        names = {p.name for p in blobs.iterdir()} if blobs.exists() else set()
+        assert not [n for n in names if n.endswith(".part")]
+        assert image.blobs[3].digest.split(":")[1] not in names
+        # Later blobs were never started: the failure stopped the queue.
+        fetched = [r.path for r in server.requests if "/blobs/" in r.path]
+        assert len(fetched) < len(image.blobs)
+        layout_index = (tmp_path / "layout" / "index.json").read_text()
+        assert image.digest not in layout_index
+
+
+def test_threads_sharing_one_registry_ask_one_token_per_scope_set(registry_token: RegistryInstance) -> None:
+    seed = seeded(registry_token)
+    client = ocireg.Registry(registry_token.url, username=registry_token.writer.creds[0],
+                             password=registry_token.writer.creds[1])
+    repos = [seed.repo, "seed/other"]
+    try:
+        client.copy(seed.repo, "oci", None, repos[1], "t")  # a second repository with a tag
+        before = client.session.auth.token_requests
+        fresh = ocireg.Registry(registry_token.url, username=registry_token.writer.creds[0],
+                                password=registry_token.writer.creds[1])
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(16)
+
+        def work(i: int) -> None:
+            try:
+                barrier.wait()
+                fresh.tags(repos[i % 2])
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert fresh.session.auth.token_requests == 2
+        assert client.session.auth.token_requests == before
+        fresh.close()
+    finally:
+        client.close()

@@ -1,0 +1,182 @@
+"""What both h11 transports share, free of I/O: request heads, answer headers, TLS
+settings, the translation of failures, the rules of keep-alive and of a safe retry,
+and the pool of idle connections."""
+
+from __future__ import annotations
+
+import builtins
+import ssl
+import threading
+import urllib.parse
+from typing import Generic, TypeVar
+
+import h11
+
+from ocireg import Origin, ProtocolError, Request, TransportError, TransportTimeout, header_value
+
+__all__ = [
+    "BYTES_LIKE",
+    "DRAIN_LIMIT",
+    "NETWORK_ERRORS",
+    "RECV_SIZE",
+    "CycleState",
+    "IdlePool",
+    "SendFailed",
+    "StaleConnection",
+    "cause",
+    "network_error",
+    "replayable",
+    "request_head",
+    "response_headers",
+    "tls_context",
+]
+
+RECV_SIZE = 1 << 20
+"""One large read per wait: the driver reads 1 MiB at a time, so should we."""
+
+DRAIN_LIMIT = 64 * 1024
+"""Unread bytes worth draining to keep a connection; past this, dropping it is cheaper."""
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+"""Methods whose empty body is announced with ``Content-Length: 0``, as http.client does."""
+
+BYTES_LIKE = (bytes, bytearray, memoryview)
+"""A body sent as one piece (iterating a bytearray would give ints, not chunks)."""
+
+
+class CycleState:
+    """The h11 client state of one connection, whatever carries its bytes."""
+
+    def __init__(self, origin: Origin) -> None:
+        self.origin = origin
+        self.h11 = h11.Connection(h11.CLIENT)
+        self.reused = False  # it served a full exchange before this one
+        self.answered = False  # a byte of the current answer arrived: never retry after it
+
+    def next_cycle(self) -> bool:
+        """Ready the connection for another request; False if it cannot be kept
+        (the exchange did not finish cleanly on both sides, or keep-alive is off)."""
+        if self.h11.our_state is not h11.DONE or self.h11.their_state is not h11.DONE:
+            return False
+        self.h11.start_next_cycle()
+        self.reused = True
+        self.answered = False
+        return True
+
+
+C = TypeVar("C")
+
+
+class IdlePool(Generic[C]):
+    """Idle connections per origin, at most ``size`` each; thread-safe.
+
+    It only keeps them: checking that one still lives, opening and closing them is
+    the transport's.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._idle: dict[Origin, list[C]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, origin: Origin) -> C | None:
+        with self._lock:
+            idle = self._idle.get(origin)
+            return idle.pop() if idle else None
+
+    def put(self, origin: Origin, conn: C) -> bool:
+        """Keep ``conn``; False when the origin has ``size`` already (close it then)."""
+        with self._lock:
+            idle = self._idle.setdefault(origin, [])
+            if len(idle) >= self._size:
+                return False
+            idle.append(conn)
+            return True
+
+    def clear(self) -> list[C]:
+        """Forget every idle connection; the caller closes them."""
+        with self._lock:
+            conns = [conn for idle in self._idle.values() for conn in idle]
+            self._idle.clear()
+        return conns
+
+
+def replayable(request: Request) -> bool:
+    """Whether the body can be sent again (an iterator is already partly consumed)."""
+    return request.body is None or isinstance(request.body, BYTES_LIKE)
+
+
+def tls_context(ca_file: str | None, insecure: bool) -> ssl.SSLContext:
+    """The client TLS settings; built once per transport, as loading the CA store is
+    the expensive part."""
+    context = ssl.create_default_context(cafile=ca_file)
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+# What a socket, ssl or h11 may raise once connected; everything else is the caller's.
+NETWORK_ERRORS = (OSError, ValueError, h11.ProtocolError)
+
+
+class StaleConnection(Exception):
+    """A reused connection died before any byte of the answer: the server had closed it."""
+
+
+class SendFailed(Exception):
+    """Sending a request body failed; the network's error is the ``__cause__``."""
+
+
+def network_error(exc: BaseException | None, where: str) -> TransportError:
+    """The ocireg error for a failure on an established connection."""
+    if isinstance(exc, TransportError):
+        return exc
+    if isinstance(exc, builtins.TimeoutError):  # socket.timeout
+        return TransportTimeout(f"{where}: read timed out")
+    if isinstance(exc, h11.LocalProtocolError | ValueError):
+        # Our side refused to encode the request; the text may quote a header value
+        # (a credential), so it is not repeated, and callers chain with ``cause``.
+        return ProtocolError(f"{where}: the request cannot be encoded (invalid header?)")
+    return ProtocolError(f"{where}: {type(exc).__name__}: {exc}")
+
+
+def cause(exc: BaseException | None) -> BaseException | None:
+    """What to chain a translated error to: nothing that may quote a header value."""
+    return None if isinstance(exc, h11.LocalProtocolError | ValueError) else exc
+
+
+def request_head(request: Request) -> h11.Request:
+    """The h11 request head: the caller's headers, plus Host and framing if missing."""
+    parts = urllib.parse.urlsplit(request.url)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    headers = list(request.headers)
+    if header_value(headers, "host") is None:
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        default = 443 if parts.scheme.lower() == "https" else 80
+        port = parts.port or default
+        headers.insert(0, ("Host", host if port == default else f"{host}:{port}"))
+    framed = header_value(headers, "content-length") or header_value(headers, "transfer-encoding")
+    if framed is None:
+        if isinstance(request.body, BYTES_LIKE):
+            headers.append(("Content-Length", str(memoryview(request.body).nbytes)))
+        elif request.body is not None:
+            headers.append(("Transfer-Encoding", "chunked"))
+        elif request.method.upper() in BODY_METHODS:
+            headers.append(("Content-Length", "0"))
+    return h11.Request(
+        method=request.method.encode("ascii"),
+        target=target.encode("ascii"),
+        headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+    )
+
+
+def response_headers(head: h11.Response) -> tuple[tuple[str, str], ...]:
+    """The answer's header lines as received: names in their case, repeats kept."""
+    return tuple(
+        (name.decode("latin-1"), value.decode("latin-1")) for name, value in head.headers.raw_items()
+    )
