@@ -49,6 +49,7 @@ __all__ = [
     "READ",
     "RESET",
     "STALL",
+    "CuttingProxy",
     "Received",
     "Route",
     "RouteServer",
@@ -528,3 +529,86 @@ class TunnelProxy:
         self._listener.close()
         for thread in self._threads:
             thread.join()
+
+
+class CuttingProxy:
+    """A TCP proxy on 127.0.0.1 port 0 in front of ``target`` that breaks one connection.
+
+    The first connection on which more than ``cut_after`` bytes have gone in
+    ``direction`` (``"down"``: server to client, ``"up"``: client to server) is
+    reset on both sides, once: a transfer cut off midway, as when a registry
+    restarts or a network path drops.  Everything else is passed through.
+    """
+
+    def __init__(self, target: tuple[str, int], cut_after: int, direction: str = "down") -> None:
+        self.target = target
+        self.cut_after = cut_after
+        self.direction = direction
+        self.cuts = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._threads: list[threading.Thread] = []
+        self._sockets: list[socket.socket] = []
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target, timeout=_IO_TIMEOUT)
+            client.settimeout(_IO_TIMEOUT)
+            with self._lock:
+                self._sockets += [client, upstream]
+            moved = [0]
+            for src, dst, way in ((client, upstream, "up"), (upstream, client, "down")):
+                thread = threading.Thread(target=self._pump, args=(src, dst, way, moved, client, upstream))
+                thread.start()
+                self._threads.append(thread)
+
+    def _pump(self, src: socket.socket, dst: socket.socket, way: str, moved: list[int],
+              client: socket.socket, upstream: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                if way == self.direction:
+                    with self._lock:
+                        moved[0] += len(data)
+                        cut = self.cuts == 0 and moved[0] > self.cut_after
+                        if cut:
+                            self.cuts += 1
+                    if cut:
+                        dst.sendall(data[: len(data) // 2])
+                        for sock in (client, upstream):
+                            with contextlib.suppress(OSError):
+                                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                                sock.shutdown(socket.SHUT_RDWR)
+                        return
+                dst.sendall(data)
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> CuttingProxy:
+        thread = threading.Thread(target=self._accept)
+        thread.start()
+        self._threads.append(thread)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
+        with self._lock:
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        for thread in self._threads:
+            thread.join(timeout=_IO_TIMEOUT)
+        for sock in self._sockets:
+            sock.close()
+        self._listener.close()

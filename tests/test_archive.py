@@ -17,9 +17,11 @@ import pytest
 
 from conftest import open_client
 from images import docker_image, oci_image, oci_index, push_raw
-from ocireg import ArchiveLayout, InvalidLayout, Registry
+from ocireg import ArchiveLayout, InvalidLayout, Registry, RetryPolicy
 from ocireg.cli import main
 from registry_bed import RegistryInstance
+from servers import READ, ScriptedServer, Send, response
+from test_drivers import DRIVERS, open_driven
 
 pytestmark = [pytest.mark.registry, pytest.mark.tools]
 
@@ -160,6 +162,36 @@ def test_command_line_pull_format_and_push_of_a_tar(
             main(["pull", *wrong, f"{ref}:multi", str(tmp_path / "x.tar")])
         assert exit_info.value.code == 2
     assert not (tmp_path / "x.tar").exists()
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_layer_download_started_over_leaves_a_whole_member(driver: str, tmp_path: Path) -> None:
+    # The layer is cut midway, the resume is answered with the wrong range, so the
+    # download starts over: the member keeps its header and only the second try's bytes.
+    # (The cut comes late: the blocking driver hands its first buffers on before it
+    # counts them as seen, and only what was seen is resumed.)
+    image = oci_image((8 << 20,), gzipped=False)
+    config, layer = image.blobs
+    cut = 6 << 20
+    served = [("Content-Type", image.media_type), ("Docker-Content-Digest", image.digest)]
+    first = [READ, Send(response(body=image.manifest, headers=served)), READ, Send(response(body=config.data)),
+             READ, Send(response(body=layer.data[:cut], length=len(layer.data)))]
+    wrong_range = [READ, Send(response(206, body=layer.data[10:], headers=[
+        ("Content-Range", f"bytes 10-{len(layer.data) - 1}/{len(layer.data)}")]))]
+    whole = [READ, Send(response(body=layer.data))]
+    archive = tmp_path / "image.tar"
+    with ScriptedServer([first, wrong_range, whole]) as server:
+        client = open_driven(driver, server.url, retry=RetryPolicy(jitter=0.0))
+        try:
+            client.pull_archive("app", image.digest, archive)
+        finally:
+            client.close()
+        ranges = [r for r in server.requests if b"\r\nrange: bytes=" in r.lower()]
+        assert len(ranges) == 1  # resumed once, then started over
+    docker = json.loads(read_member(archive, "manifest.json"))
+    assert read_member(archive, docker[0]["Layers"][0]) == layer.data
+    assert read_member(archive, docker[0]["Config"]) == config.data
+    assert [p.name for p in tmp_path.iterdir()] == ["image.tar"]
 
 
 # --- hostile and odd tars (no registry needed to refuse them) --------------------------------

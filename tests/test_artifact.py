@@ -233,3 +233,15 @@ def test_command_line_push_and_pull(
     with pytest.raises(SystemExit) as exit_info:
         main(["artifact", "push", f"{ref}:x", "notes.txt", "--subject", f"{registry_none.host}/other:base"])
     assert exit_info.value.code == 2
+
+
+def test_bad_arguments_are_named_before_anything_is_sent(tmp_path: Path) -> None:
+    with Registry("localhost:1") as reg:  # nothing listens: any request would fail otherwise
+        with pytest.raises(InvalidArgument, match="directory"):
+            reg.pull_artifact("r", "t", None)  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgument, match="files"):
+            reg.push_artifact("r", "t", tmp_path)  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgument, match="files"):
+            reg.push_artifact("r", "t", [42])  # type: ignore[list-item]
+        with pytest.raises(InvalidArgument, match="path"):
+            reg.pull_archive("r", "t", 3)  # type: ignore[arg-type]

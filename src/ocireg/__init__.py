@@ -97,6 +97,7 @@ from ._manifest import (
 from ._ratelimit import RateLimitedTransport, TokenBucket
 from ._reference import Reference
 from ._results import CopyResult, Listing, PullResult, RawResponse
+from ._retry import RateLimit, RetryPolicy
 from ._semver import Version, VersionRange
 from ._session import Limits, Session
 from ._stdlib_transport import HTTPClientTransport
@@ -182,6 +183,7 @@ __all__ = [
     "PullResult",
     "PulledArtifact",
     "PushedBlob",
+    "RateLimit",
     "RateLimitedTransport",
     "RawResponse",
     "ReadBody",
@@ -197,6 +199,7 @@ __all__ = [
     "ResponseError",
     "ResponseStream",
     "ResponseTooLarge",
+    "RetryPolicy",
     "SchemaV1Manifest",
     "Scope",
     "Session",

@@ -38,7 +38,7 @@ from typing import Any
 from . import _media as media
 from ._digest import Digest, verify_bytes
 from ._endpoints import ManifestResult
-from ._errors import DigestMismatch, InvalidArgument, InvalidLayout, RegistryError
+from ._errors import DigestMismatch, InvalidArgument, InvalidLayout
 from ._files import AtomicFile
 from ._flow import Flow, call
 from ._image import blob_into, manifest
@@ -119,6 +119,15 @@ class _TarWriter:
         self._file.write(chunk)
         self._written += len(chunk)
 
+    @property
+    def written(self) -> int:
+        return self._written
+
+    def truncate(self, size: int) -> None:
+        """Drop everything after the first ``size`` bytes (a member's download started over)."""
+        self._file.reset(size)
+        self._written = size
+
     def pad(self, size: int) -> None:
         if size % _BLOCK:
             self.write(bytes(_BLOCK - size % _BLOCK))
@@ -147,17 +156,23 @@ class _TarWriter:
 class _MemberSink:
     """One member streamed in: its header on ``open``, its padding on ``commit``.
 
+    A download started over (``reset``) drops the member's bytes, not its header.
     A member that fails (a digest mismatch, a dropped connection) aborts the whole
     archive: a tar with a hole in it is no archive."""
 
     def __init__(self, writer: _TarWriter, name: str, size: int) -> None:
         self.writer, self.name, self.size = writer, name, size
+        self._start = 0
 
     def open(self) -> None:
         self.writer.write(_header(self.name, self.size))
+        self._start = self.writer.written
 
     def write(self, chunk: bytes | bytearray | memoryview, /) -> None:
         self.writer.write(chunk)
+
+    def reset(self) -> None:
+        self.writer.truncate(self._start)
 
     def commit(self) -> None:
         self.writer.pad(self.size)
@@ -206,7 +221,10 @@ def pull_archive(
                 yield from blob_into(session, repo, blob.digest, writer.member(_blob_name(blob.digest), blob.size),
                                      blob.size)
         yield from call(writer.finish, _closing_members(document, result, tags))
-    except RegistryError:
+    except GeneratorExit:
+        writer.abort()  # the flow is being discarded: no effect can be asked for any more
+        raise
+    except BaseException:
         yield from call(writer.abort)
         raise
     return result.descriptor

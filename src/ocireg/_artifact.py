@@ -70,10 +70,13 @@ class ArtifactFile:
         """From a path, a ``(path, media_type)`` pair, or an :class:`ArtifactFile`."""
         if isinstance(value, ArtifactFile):
             return value
-        if isinstance(value, tuple):
-            path, media_type = value
-            return cls(Path(path), media_type)
-        return cls(Path(value))
+        if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str | os.PathLike) \
+                and isinstance(value[1], str):
+            return cls(Path(value[0]), value[1])
+        if isinstance(value, str | os.PathLike):
+            return cls(Path(value))
+        raise InvalidArgument(f"files must hold paths, (path, media_type) pairs or ArtifactFiles, "
+                              f"not {type(value).__name__}")
 
     @property
     def name(self) -> str:
@@ -168,6 +171,8 @@ def push_artifact(
     The files go up at once (up to the driver's ``jobs``), streamed from disk; the
     manifest last, so the registry never holds one naming a blob it lacks.
     """
+    if isinstance(files, str | os.PathLike) or not isinstance(files, Sequence):
+        raise InvalidArgument(f"files must be a list of files, not {type(files).__name__}")
     entries = [ArtifactFile.of(f) for f in files]
     try:
         check_titles(e.name for e in entries)

@@ -276,15 +276,14 @@ class AsyncRunner:
             if closer is not None:
                 closer()
 
-    async def _stream_into(self, effect: StreamBody) -> Any:
-        verifier = DigestVerifier(effect.digest, effect.size)
-        sink, progress, key = effect.sink, self.progress, effect.key
+    async def _stream_into(self, effect: StreamBody) -> int:
+        sink, verifier, progress, key = effect.sink, effect.verifier, self.progress, effect.key
+        start = verifier.bytes_seen
         if key:
-            progress.start(key, effect.size, 0)
+            progress.start(key, effect.total, start)
         try:
             async with contextlib.aclosing(aiter_body(effect.response)) as body:
                 self.scope.check()  # the response is held: cancel here, so it is closed
-                await _local_async(sink.open)
                 async for chunk in body:
                     self.scope.check()
                     verifier.update(chunk)
@@ -294,17 +293,14 @@ class AsyncRunner:
                         raise local_error(exc) from exc
                     if key:
                         progress.advance(key, len(chunk))
-                verifier.finish()
-                committed = await _local_async(sink.commit)
         except BaseException:
-            sink.abort()
             with contextlib.suppress(RegistryError), transport_errors(effect.response.request.url):
                 await effect.response.stream.close()  # also when the body was never started
             raise
         finally:
             if key:
                 progress.finish(key)
-        return committed
+        return verifier.bytes_seen - start
 
     async def _parallel(self, effect: Parallel) -> tuple[Any, ...]:
         flows = effect.flows

@@ -11,6 +11,7 @@ descriptor that binds a method to its class's loop, typed for each.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import time
 from collections.abc import (
@@ -44,6 +45,7 @@ from ._paginate import Page
 from ._progress import NullProgress, Progress, track
 from ._reference import api_host
 from ._results import CopyResult, Listing, PullResult, RawResponse
+from ._retry import RateLimit, RetryPolicy
 from ._session import Limits, Session
 from ._transport import Transport
 from ._upload import CHUNK_SIZE, MONOLITHIC_LIMIT, PushedBlob
@@ -72,7 +74,21 @@ def _registry_url(url: str) -> str:
 
 
 def _digest(value: str | Digest) -> Digest:
+    if not isinstance(value, str | Digest):
+        raise InvalidArgument(f"a digest must be a string such as 'sha256:...', not {type(value).__name__}")
     return value if isinstance(value, Digest) else Digest.parse(value)
+
+
+def _transport_options(open_timeout: float, read_timeout: float, ca_file: str | None) -> None:
+    """Refuse bad options here, naming them, before a transport turns them into something obscure."""
+    for name, value in (("open_timeout", open_timeout), ("read_timeout", read_timeout)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise InvalidArgument(f"{name} must be a positive number of seconds, not {value!r}")
+    if ca_file is not None:
+        if not isinstance(ca_file, str | os.PathLike):
+            raise InvalidArgument(f"ca_file must be a path, not {type(ca_file).__name__}")
+        if not os.path.isfile(ca_file):
+            raise InvalidArgument(f"ca_file {os.fspath(ca_file)!r} is not a readable file")
 
 
 class operation(Generic[P, T]):
@@ -122,6 +138,7 @@ class _Client:
         clock: Callable[[], float] = time.time,
         progress: Progress | None = None,
         jobs: int = DEFAULT_JOBS,
+        retry: RetryPolicy | None = None,
     ) -> None:
         if credentials is not None and (username is not None or password is not None):
             raise InvalidArgument("give either username/password or credentials, not both")
@@ -130,7 +147,8 @@ class _Client:
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
             raise InvalidArgument(f"jobs must be a positive integer, not {jobs!r}")
         self.url = _registry_url(url)
-        self.session = Session(self.url, credentials=credentials, insecure=insecure, limits=limits or Limits())
+        self.session = Session(self.url, credentials=credentials, insecure=insecure, limits=limits or Limits(),
+                               retry=retry)
         self.jobs = jobs
         self._clock = clock
         self.progress: Progress = progress or NullProgress()
@@ -149,6 +167,11 @@ class _Client:
     @property
     def host(self) -> str:
         return self.session.host
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The request budget the registry last announced (``RateLimit-*`` headers), if any."""
+        return self.session.rate_limit
 
     # --- plumbing -----------------------------------------------------------------
 
@@ -280,6 +303,8 @@ class _Client:
         up to ``jobs`` blobs are fetched at once.  ``ref_name`` (default: the tag, or
         the digest) names the image in ``index.json``.
         """
+        if not isinstance(directory, str | os.PathLike):
+            raise InvalidArgument(f"directory must be a path, not {type(directory).__name__}")
         return ops.pull(self.session, repo, reference, Path(directory), platform=platform, ref_name=ref_name)
 
     @operation
@@ -307,7 +332,8 @@ class _Client:
 
     @operation
     def push(self, layout: str | os.PathLike[str] | OCILayout, repo: str, tag: str | None = None, *,
-             ref_name: str | None = None, mount_from: str | None = None) -> Flow[Descriptor]:
+             ref_name: str | None = None, mount_from: str | None = None,
+             pin: str | Digest | None = None) -> Flow[Descriptor]:
         """Push an image or index from an OCI image layout to ``repo`` (and ``tag``).
 
         ``layout`` is a directory, or an :class:`~ocireg.ArchiveLayout` (a ``docker
@@ -316,15 +342,19 @@ class _Client:
         ``ref_name`` picks the image in the layout (default: its only one); ``tag``
         defaults to that name.  Blobs go up to ``jobs`` at once, then the manifests,
         children first, so the registry never receives one that refers to something
-        it lacks.
+        it lacks.  ``pin`` is the digest the image must have (``repo:tag@digest``):
+        checked before anything is sent.
         """
+        if not isinstance(layout, OCILayout | str | os.PathLike):
+            raise InvalidArgument(f"layout must be a path or an OCILayout, not {type(layout).__name__}")
         source = layout if isinstance(layout, OCILayout) else Path(layout)
-        return ops.push(self.session, source, repo, tag, ref_name=ref_name, mount_from=mount_from)
+        return ops.push(self.session, source, repo, tag, ref_name=ref_name, mount_from=mount_from,
+                        pin=_digest(pin) if pin is not None else None)
 
     @operation
     def copy(self, repo: str, reference: str | Digest, dest_registry: _Client | str | None, dest_repo: str,
              dest_tag: str | None = None, *, platforms: Sequence[str | Platform] | None = None,
-             referrers: bool = False) -> Flow[CopyResult]:
+             referrers: bool = False, pin: str | Digest | None = None) -> Flow[CopyResult]:
         """Copy ``repo:reference`` to ``dest_repo:dest_tag`` on ``dest_registry``.
 
         ``dest_registry`` is this registry (or None), another client of the same kind,
@@ -333,11 +363,12 @@ class _Client:
         to destination, verified on the way, never held whole.  One platform in
         ``platforms`` copies that child manifest itself (its digest kept); several make
         a filtered index (a new digest, ``digest_changed``).  ``referrers`` copies
-        signatures, SBOMs and other manifests whose subject is the ops.
+        signatures, SBOMs and other manifests whose subject is the image.  ``pin`` is
+        the digest the destination must get (``repo:tag@digest``), checked first.
         """
         dest = self.session if dest_registry is None else self._destination(dest_registry)
-        return ops.copy(self.session, dest, repo, reference, dest_repo, dest_tag,
-                          platforms=platforms, referrers=referrers)
+        return ops.copy(self.session, dest, repo, reference, dest_repo, dest_tag, platforms=platforms,
+                        referrers=referrers, pin=_digest(pin) if pin is not None else None)
 
     # --- artifacts and archives -------------------------------------------------------
 
@@ -364,6 +395,8 @@ class _Client:
     def pull_artifact(self, repo: str, reference: str | Digest,
                       directory: str | os.PathLike[str]) -> Flow[PulledArtifact]:
         """Write an artifact's files into ``directory`` by their titles, refusing unsafe ones."""
+        if not isinstance(directory, str | os.PathLike):
+            raise InvalidArgument(f"directory must be a path, not {type(directory).__name__}")
         return _artifact.pull_artifact(self.session, repo, reference, directory)
 
     @operation
@@ -376,6 +409,8 @@ class _Client:
         (default ``host/repo:tag`` for a tag) names it for ``docker load``.  Push an
         archive back with ``push(ArchiveLayout(path), ...)``.
         """
+        if not isinstance(path, str | os.PathLike):
+            raise InvalidArgument(f"path must be a path, not {type(path).__name__}")
         return _archive.pull_archive(self.session, repo, reference, path, platform=platform, repo_tags=repo_tags)
 
     def _destination(self, dest: _Client | str) -> Session:
@@ -405,7 +440,10 @@ class Registry(_Client):
     once (1: one after another); the default transport pools that many connections.
     ``progress`` receives byte counts per blob as they move (``start``/``advance``/
     ``finish``, see ``ocireg._progress.Progress``), from several threads when
-    ``jobs`` > 1.  Use it as a context manager, or call :meth:`close`.
+    ``jobs`` > 1.  ``retry`` says how idempotent requests are retried (429, 502-504,
+    connection failures) and interrupted downloads resumed (default
+    :class:`~ocireg.RetryPolicy`; ``RetryPolicy.off()`` never retries).  Use it as a
+    context manager, or call :meth:`close`.
     """
 
     def __init__(
@@ -424,9 +462,11 @@ class Registry(_Client):
         clock: Callable[[], float] = time.time,
         progress: Progress | None = None,
         jobs: int = DEFAULT_JOBS,
+        retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__(url, username=username, password=password, credentials=credentials, insecure=insecure,
-                         limits=limits, clock=clock, progress=progress, jobs=jobs)
+                         limits=limits, clock=clock, progress=progress, jobs=jobs, retry=retry)
+        _transport_options(open_timeout, read_timeout, ca_file)
         self._own_transport = transport is None
         self.transport: Transport = transport or default_transport(
             open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=insecure,
@@ -499,9 +539,11 @@ class AsyncRegistry(_Client):
         clock: Callable[[], float] = time.time,
         progress: Progress | None = None,
         jobs: int = DEFAULT_JOBS,
+        retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__(url, username=username, password=password, credentials=credentials, insecure=insecure,
-                         limits=limits, clock=clock, progress=progress, jobs=jobs)
+                         limits=limits, clock=clock, progress=progress, jobs=jobs, retry=retry)
+        _transport_options(open_timeout, read_timeout, ca_file)
         self._own_transport = transport is None
         self.transport: AsyncTransport = transport or default_async_transport(
             open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=insecure,

@@ -11,6 +11,7 @@ flows cancelled when one fails.
 from __future__ import annotations
 
 import contextlib
+import queue
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -129,6 +130,120 @@ def iter_body(response: Response, chunk_size: int = CHUNK_SIZE) -> Generator[mem
     finally:
         with transport_errors(url):
             stream.close()
+
+
+def _fill(stream: ResponseStream, buffer: memoryview) -> int:
+    """Read until ``buffer`` is full or the body ends: fewer, larger hands-off down the pipeline."""
+    got = 0
+    while got < len(buffer):
+        n = stream.readinto(buffer[got:])
+        if n == 0:
+            break
+        got += n
+    return got
+
+
+class _Pipeline:
+    """Hashing and writing beside the reading thread, on a few reused buffers.
+
+    The reader fills a free buffer and hands it to two workers, one feeding the
+    digest verifier, one writing the sink; a buffer is free again once both are
+    done with it.  Memory stays at ``DEPTH`` buffers whatever the blob's size, and
+    the first worker failure (a digest overflow, a full disk) stops the reader at
+    its next hand-off.  Small bodies never start the threads.
+    """
+
+    DEPTH = 4
+    BUFFER = 4 << 20
+
+    def __init__(self, sink: Any, verifier: DigestVerifier) -> None:
+        self.sink = sink
+        self.verifier = verifier
+        self._free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
+        self._made = 0
+        self._pending: dict[int, int] = {}
+        self._lock = threading.Lock()
+        self._queues: list[queue.SimpleQueue[tuple[memoryview, int] | None]] = []
+        self._threads: list[threading.Thread] = []
+        self._error: BaseException | None = None
+        self._first: tuple[memoryview, int] | None = None
+
+    def free_buffer(self) -> memoryview:
+        if self._made < self.DEPTH and self._free.empty():
+            self._made += 1
+            return memoryview(bytearray(self.BUFFER if self._made > 1 else CHUNK_SIZE))
+        while True:
+            self._raise_failure()
+            try:
+                return self._free.get(timeout=0.1)
+            except queue.Empty:
+                continue
+
+    def submit(self, buffer: memoryview, n: int) -> None:
+        self._raise_failure()
+        if not self._threads:
+            if self._first is None:  # a one-buffer body is done inline, without threads
+                self._first = (buffer, n)
+                return
+            self._start()
+            first, self._first = self._first, None
+            self._hand(*first)
+        self._hand(buffer, n)
+
+    def finish(self) -> None:
+        """Wait for the workers; raise what one of them raised."""
+        if self._first is not None:
+            buffer, n = self._first
+            self._first = None
+            self.verifier.update(buffer[:n])
+            _local(self.sink.write, buffer[:n])
+        self._join()
+        self._raise_failure()
+
+    def stop(self) -> None:
+        """After a failure: let the workers finish what they hold, then end them."""
+        self._first = None
+        self._join()
+
+    def _start(self) -> None:
+        for work in (self.verifier.update, lambda view: _local(self.sink.write, view)):
+            jobs: queue.SimpleQueue[tuple[memoryview, int] | None] = queue.SimpleQueue()
+            thread = threading.Thread(target=self._work, args=(jobs, work), daemon=True,
+                                      name="ocireg-pipeline")
+            thread.start()
+            self._queues.append(jobs)
+            self._threads.append(thread)
+
+    def _hand(self, buffer: memoryview, n: int) -> None:
+        with self._lock:
+            self._pending[id(buffer)] = len(self._queues)
+        for jobs in self._queues:
+            jobs.put((buffer, n))
+
+    def _work(self, jobs: queue.SimpleQueue[tuple[memoryview, int] | None], work: Callable[[memoryview], Any]) -> None:
+        while (item := jobs.get()) is not None:
+            buffer, n = item
+            if self._error is None:
+                try:
+                    work(buffer[:n])
+                except BaseException as exc:  # handed to the reader, which raises it
+                    self._error = self._error or exc
+            with self._lock:
+                self._pending[id(buffer)] -= 1
+                done = self._pending[id(buffer)] == 0
+            if done:
+                self._free.put(buffer)
+
+    def _join(self) -> None:
+        for jobs in self._queues:
+            jobs.put(None)
+        for thread in self._threads:
+            thread.join()
+        self._queues, self._threads = [], []
+
+    def _raise_failure(self) -> None:
+        if self._error is not None:
+            raise self._error
 
 
 class SourceError:
@@ -307,37 +422,45 @@ class Runner:
 
     # --- streaming into a sink ------------------------------------------------------------
 
-    def _stream_into(self, effect: StreamBody) -> Any:
-        """Read the body, verify it, write it to the sink; commit only a verified whole.
+    def _stream_into(self, effect: StreamBody) -> int:
+        """Write the body into the sink and feed the verifier; the flow judges the result.
 
-        Returns what the sink's ``commit`` returns (a path, the bytes)."""
-        verifier = DigestVerifier(effect.digest, effect.size)
-        sink, progress, key = effect.sink, self.progress, effect.key
-        body = iter_body(effect.response)
+        Reading, hashing and writing overlap (see :class:`_Pipeline`): each stage
+        releases the GIL on large buffers, so a verified download costs about what
+        its slowest stage costs, not the sum of the three.
+        """
+        verifier, progress, key = effect.verifier, self.progress, effect.key
+        start = verifier.bytes_seen
         if key:
-            progress.start(key, effect.size, 0)
+            progress.start(key, effect.total, start)
+        pipeline = _Pipeline(effect.sink, verifier)
+        stream = effect.response.stream
+        url = effect.response.request.url
         try:
             self.scope.check()  # the response is held: cancel here, not before, so it is closed
-            _local(sink.open)
-            for chunk in body:
+            while True:
+                buffer = pipeline.free_buffer()
+                with transport_errors(url):
+                    n = _fill(stream, buffer)
+                if n == 0:
+                    break
                 self.scope.check()
-                verifier.update(chunk)
-                _local(sink.write, chunk)
+                pipeline.submit(buffer, n)
                 if key:
-                    progress.advance(key, len(chunk))
-            verifier.finish()
-            committed = _local(sink.commit)
+                    progress.advance(key, n)
+            pipeline.finish()
+            with transport_errors(url):
+                stream.close()
         except BaseException:
-            sink.abort()
+            pipeline.stop()
             # The failure that got here is the one to report, not a failed close.
-            with contextlib.suppress(RegistryError), transport_errors(effect.response.request.url):
-                effect.response.stream.close()  # also when the body was never started
+            with contextlib.suppress(RegistryError), transport_errors(url):
+                stream.close()
             raise
         finally:
-            body.close()
             if key:
                 progress.finish(key)
-        return committed
+        return verifier.bytes_seen - start
 
     # --- concurrency ------------------------------------------------------------------------
 

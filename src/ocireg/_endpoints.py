@@ -50,6 +50,7 @@ __all__ = [
     "put_manifest",
     "referrers",
     "resolve_platform",
+    "resumed_at",
     "tags_page",
     "tags_url",
 ]
@@ -358,16 +359,35 @@ def head_blob(session: Session, repo: str, digest: Digest, *, now: float, scopes
     return BlobInfo(digest, size)
 
 
-def open_blob(session: Session, repo: str, digest: Digest, *, now: float) -> Flow[Response]:
-    """``GET`` a blob, following redirects (credentials stay home); returns the 200 response unread.
+def open_blob(session: Session, repo: str, digest: Digest, *, now: float, offset: int = 0) -> Flow[Response]:
+    """``GET`` a blob, following redirects (credentials stay home); returns the response unread.
 
-    The caller streams the body through a :class:`~ocireg._digest.DigestVerifier`.
+    With ``offset``, asks for the bytes from there (``Range``): the answer is a 206
+    to check with :func:`resumed_at`, or a 200 with the whole blob from a server
+    that ignores ranges.  The caller streams the body through a verifier.
     """
     repo = validate_repository(repo)
-    request = session.request("GET", f"/v2/{repo}/blobs/{digest}")
+    headers: Headers = (("Range", f"bytes={offset}-"),) if offset else ()
+    request = session.request("GET", f"/v2/{repo}/blobs/{digest}", headers=headers)
     response = yield from session.send(request, scopes=(Scope.pull(repo),), now=now)
-    yield from expect(response, 200)
+    yield from expect(response, 206, 200) if offset else expect(response, 200)
     return response
+
+
+def resumed_at(response: Response, offset: int, size: int | None) -> bool:
+    """Whether ``response`` is exactly the rest of a blob from ``offset``: a 206 whose
+    ``Content-Range`` is ``bytes offset-(size-1)/size`` (any total when the size is unknown)."""
+    if response.status != 206:
+        return False
+    value = (response.header("Content-Range") or "").strip()
+    unit, _, spec = value.partition(" ")
+    span, _, total = spec.partition("/")
+    first, _, last = span.partition("-")
+    if unit.lower() != "bytes" or not (first.isdigit() and last.isdigit()) or int(first) != offset:
+        return False
+    if size is None:
+        return total == "*" or (total.isdigit() and int(last) == int(total) - 1)
+    return int(last) == size - 1 and total == str(size)
 
 
 def delete_blob(session: Session, repo: str, digest: Digest, *, now: float) -> Flow[None]:

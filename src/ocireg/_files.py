@@ -77,6 +77,12 @@ class AtomicFile:
             written = os.write(self._fd, view)
             view = view[written:]
 
+    def reset(self, keep: int = 0) -> None:
+        """Drop what was written after the first ``keep`` bytes (all of it by default)."""
+        assert self._fd is not None, "open() first"
+        os.ftruncate(self._fd, keep)
+        os.lseek(self._fd, keep, os.SEEK_SET)
+
     def commit(self) -> Path:
         assert self._fd is not None and self._tmp is not None, "open() first"
         try:
@@ -121,6 +127,9 @@ class MemorySink:
             )
         self._data += chunk
 
+    def reset(self) -> None:
+        self._data = bytearray()
+
     def commit(self) -> bytes:
         self.value = bytes(self._data)
         self._data = bytearray()
@@ -131,13 +140,24 @@ class MemorySink:
 
 
 class FileObjectSink:
-    """A sink writing into a binary file object the caller owns (it cannot be rolled back)."""
+    """A sink writing into a binary file object the caller owns (it cannot be rolled back;
+    it can start over only if the file is seekable)."""
 
     def __init__(self, file: BinaryIO) -> None:
         self.file = file
+        self._start: int | None = None
 
     def open(self) -> None:
-        pass
+        try:
+            self._start = self.file.tell() if self.file.seekable() else None
+        except (OSError, ValueError):
+            self._start = None
+
+    def reset(self) -> None:
+        if self._start is None:
+            raise InvalidArgument("the output cannot be rewound to start the download over")
+        self.file.seek(self._start)
+        self.file.truncate()
 
     def write(self, chunk: bytes | bytearray | memoryview, /) -> None:
         self.file.write(chunk)

@@ -14,9 +14,8 @@ effect yielded         the driver does                                 and sends
 ``ReadBody(r, n)``     reads at most ``n + 1`` bytes of ``r``'s body,    ``bytes``
                        then closes ``r`` (releasing its connection)
 ``Close(r)``           closes ``r`` unread (drain or drop connection)  ``None``
-``StreamBody(...)``    streams ``r``'s body through a digest check      bytes moved
-                       into a :class:`Sink`; commits it only if the
-                       digest matched, aborts it otherwise
+``StreamBody(...)``    streams ``r``'s body into a :class:`Sink`,        bytes moved
+                       feeding a digest verifier on the way
 ``Call(f, *args)``     ``f(*args)``: local I/O (a layout, a file)       ``f``'s result
 ``Parallel(flows)``    runs independent sub-flows, up to its ``jobs``   their results, in
                        at once; the first failure cancels the rest      order
@@ -43,7 +42,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from ._digest import Digest, verified_chunks
+from ._digest import Digest, DigestVerifier, verified_chunks
 from ._errors import ResponseTooLarge
 from ._http import Request, Response, redact_url
 
@@ -77,17 +76,20 @@ Chunk = bytes | bytearray | memoryview
 
 @runtime_checkable
 class Sink(Protocol):
-    """Where :class:`StreamBody` puts a blob: a file written atomically, memory, a layout.
+    """Where a blob is written: a file replaced atomically, memory, a layout's blob.
 
-    The driver calls ``open`` once, ``write`` per chunk (a view valid only during the
-    call), then ``commit`` when every byte arrived and matched its digest, or
-    ``abort`` on any failure (nothing half-written may stay visible).  A sink may be
-    used from a worker thread, never from two at once.
+    A flow opens it, has the driver write a body into it (:class:`StreamBody`),
+    and commits it once every byte arrived and matched its digest, or aborts it
+    (nothing half-written may stay visible); ``reset`` empties it to start over
+    (a download whose resume was refused).  Opening, committing and aborting are
+    local I/O, asked for with :class:`Call`.  A sink is used by one flow at a time.
     """
 
     def open(self) -> None: ...
 
     def write(self, chunk: Chunk, /) -> None: ...
+
+    def reset(self) -> None: ...
 
     def commit(self) -> Any: ...
 
@@ -111,17 +113,20 @@ class Close:
 
 @dataclass(frozen=True, eq=False)
 class StreamBody:
-    """Stream ``response``'s body into ``sink``, checking ``digest`` and ``size`` on the way.
+    """Stream ``response``'s body into the open ``sink``, feeding every byte to ``verifier``.
 
-    ``key`` names the transfer for progress reports.  The response is closed at
-    the end either way.
+    The driver writes and hashes; the flow decides what the bytes are worth (it
+    calls ``verifier.finish()``, then commits or aborts the sink).  ``key`` and
+    ``total`` name the transfer for progress reports.  The response is closed at
+    the end either way; a failure mid-body leaves what was written in the sink,
+    so the flow can resume from ``verifier.bytes_seen``.
     """
 
     response: Response
     sink: Sink
-    digest: Digest
-    size: int | None
+    verifier: DigestVerifier
     key: str = ""
+    total: int | None = None
 
 
 @dataclass(frozen=True, eq=False)

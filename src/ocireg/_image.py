@@ -19,10 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from . import _endpoints as ep
-from ._digest import Digest
-from ._errors import BlobUnknown, InvalidArgument, InvalidResponse, UsageError
+from ._digest import Digest, DigestVerifier
+from ._errors import (
+    BlobUnknown,
+    InvalidArgument,
+    InvalidResponse,
+    ProtocolError,
+    TransportTimeout,
+    UsageError,
+)
 from ._files import AtomicFile, FileObjectSink, MemorySink, file_digest
-from ._flow import Flow, Sink, StreamBody, call, now, parallel
+from ._flow import Flow, Sink, StreamBody, call, close, now, parallel
 from ._layout import REF_NAME, OCILayout
 from ._manifest import Descriptor, Document, Index, Platform, SchemaV1Manifest
 from ._paginate import Page, paginate
@@ -184,9 +191,41 @@ def blob_size(session: Session, repo: str, digest: Digest) -> Flow[int]:
 def blob_into(session: Session, repo: str, digest: Digest, sink: Sink, size: int | None = None) -> Flow[Any]:
     """Stream the blob into ``sink``, verified on the way; committed only if it matched.
 
-    Returns what the sink's ``commit`` returned (the bytes, the path, the file)."""
-    response = yield from ep.open_blob(session, repo, digest, now=(yield from now()))
-    return (yield StreamBody(response, sink, digest, size, key=str(digest)))
+    A body cut off midway is resumed from where it stopped (``Range``), accepted
+    only as a 206 with exactly the expected ``Content-Range``; any other answer
+    starts the download over.  Returns what the sink's ``commit`` returned (the
+    bytes, the path, the file); on any failure the sink is aborted.
+    """
+    verifier = DigestVerifier(digest, size)
+    yield from call(sink.open)
+    try:
+        response = yield from ep.open_blob(session, repo, digest, now=(yield from now()))
+        resumes = 0
+        while True:
+            try:
+                yield StreamBody(response, sink, verifier, key=str(digest), total=size)
+                break
+            except (ProtocolError, TransportTimeout):
+                if resumes >= session.retry.resumes or verifier.bytes_seen == 0:
+                    raise
+                resumes += 1
+            offset = verifier.bytes_seen
+            response = yield from ep.open_blob(session, repo, digest, now=(yield from now()), offset=offset)
+            if not ep.resumed_at(response, offset, size):
+                if response.status != 200:  # a range we did not ask for: never splice it in
+                    yield from close(response)
+                    response = yield from ep.open_blob(session, repo, digest, now=(yield from now()))
+                yield from call(sink.reset)
+                verifier = DigestVerifier(digest, size)
+        verifier.finish()
+        result = yield from call(sink.commit)
+    except GeneratorExit:
+        sink.abort()  # the flow is being discarded: no effect can be asked for any more
+        raise
+    except BaseException:
+        yield from call(sink.abort)
+        raise
+    return result
 
 
 def blob_sink(target: Any, repo: str, digest: Digest, max_memory: int) -> Sink:
@@ -315,14 +354,16 @@ def _pull_blob(session: Session, repo: str, layout: OCILayout, blob: BlobRef) ->
 
 
 def push(session: Session, layout: OCILayout | str | Path, repo: str, tag: str | None = None, *,
-         ref_name: str | None = None, mount_from: str | None = None) -> Flow[Descriptor]:
+         ref_name: str | None = None, mount_from: str | None = None, pin: Digest | None = None) -> Flow[Descriptor]:
     """Push an image or index from an OCI image layout to ``repo`` (and ``tag``).
 
     ``ref_name`` picks the image in the layout (default: its only one); ``tag``
-    defaults to that name when it is a valid tag.
+    defaults to that name when it is a valid tag.  ``pin`` (``repo:tag@digest``) is
+    checked before anything is sent: a tag never moves to another digest.
     """
     source_layout = layout if isinstance(layout, OCILayout) else OCILayout(layout)
     descriptor = yield from call(source_layout.resolve, ref_name)
+    _check_pin(descriptor.digest, pin)
     name = dict(descriptor.annotations).get(REF_NAME)
     target = tag or (name if name and _is_tag(name) else None)
     yield from send_tree(session, repo, LayoutSource(source_layout), descriptor.digest,
@@ -332,7 +373,7 @@ def push(session: Session, layout: OCILayout | str | Path, repo: str, tag: str |
 
 def copy(src: Session, dst: Session, repo: str, reference: str | Digest, dest_repo: str,
          dest_tag: str | None = None, *, platforms: Sequence[str | Platform] | None = None,
-         referrers: bool = False) -> Flow[CopyResult]:
+         referrers: bool = False, pin: Digest | None = None) -> Flow[CopyResult]:
     """Copy ``repo:reference`` from ``src`` to ``dest_repo:dest_tag`` on ``dst``.
 
     On the same registry every blob is mounted and no byte moves; across registries
@@ -340,7 +381,8 @@ def copy(src: Session, dst: Session, repo: str, reference: str | Digest, dest_re
     with one platform asked for is copied as that platform's child manifest, its
     digest kept (as skopeo and crane do); several platforms make a new, filtered
     index (its digest differs, and the result says so).  ``referrers`` copies the
-    manifests whose subject is the image (signatures, SBOMs).
+    manifests whose subject is the image (signatures, SBOMs).  ``pin`` is the digest
+    the destination must get (``repo:tag@digest``), checked before anything moves.
     """
     if dest_tag is not None:
         validate_tag(dest_tag)
@@ -353,6 +395,7 @@ def copy(src: Session, dst: Session, repo: str, reference: str | Digest, dest_re
         else:
             index = filter_index(result.document, wanted)
             sent = ep.ManifestResult(index.raw, index.media_type, index.digest, (), index)
+    _check_pin(sent.digest, pin)
     source = RegistrySource(src, repo)
     mount_from = repo if src.origin == dst.origin else None
     yield from send_tree(dst, dest_repo, source, sent.digest, sent.media_type, mount_from,
@@ -421,6 +464,11 @@ def _send_blob(dst: Session, repo: str, source: ImageSource, blob: BlobRef,
                                      monolithic_limit=MONOLITHIC_LIMIT, now=t))
     return (yield from push_blob(dst, repo, descriptor, relay=lambda: source.relay(descriptor),
                                  mount_from=mount_from, now=t))
+
+
+def _check_pin(digest: Digest, pin: Digest | None) -> None:
+    if pin is not None and pin != digest:
+        raise InvalidArgument(f"the image to send is {digest}, not the pinned {pin}: nothing was sent")
 
 
 def _is_tag(name: str) -> bool:

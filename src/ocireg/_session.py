@@ -16,6 +16,7 @@ from ._errors import InvalidArgument
 from ._flow import Flow
 from ._http import Body, Headers, Origin, Request, Response, redact_url, with_header
 from ._redirect import MAX_REDIRECTS, follow_redirects, send_once
+from ._retry import RateLimit, RetryPolicy, retrying
 
 __all__ = ["Limits", "Session"]
 
@@ -96,6 +97,7 @@ class Session:
         insecure: bool = False,
         limits: Limits | None = None,
         user_agent: str = "ocireg/0.1",
+        retry: RetryPolicy | None = None,
     ) -> None:
         if any(c < " " or c == "\x7f" for c in user_agent):
             raise InvalidArgument("user_agent holds a control character")
@@ -104,6 +106,9 @@ class Session:
         self.limits = limits if limits is not None else Limits()
         self.user_agent = user_agent
         self.insecure = insecure
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.rate_limit: RateLimit | None = None
+        """The request budget the registry last announced (``RateLimit-*`` headers)."""
         self.auth = Authenticator(
             self.origin,
             credentials,
@@ -158,17 +163,22 @@ class Session:
         return Request(method, url, headers, body)
 
     def send(self, request: Request, *, scopes: Sequence[Scope] = (), now: float) -> Flow[Response]:
-        """Send through authentication and redirects; returns the final response, any status.
+        """Send through authentication, redirects and retries; returns the final response, any status.
 
         ``scopes`` are what the request needs (for a token); ``now`` is the time, for
         token expiry.  A 401 left after authenticating is returned, for the caller to
         raise as :class:`~ocireg.Unauthorized`.
         """
 
-        def transport_send(req: Request) -> Flow[Response]:
-            return follow_redirects(req, send_once, max_hops=self.limits.max_redirects)
+        def one_hop(req: Request) -> Flow[Response]:
+            return retrying(req, send_once, self.retry)
 
-        return (yield from self.auth.send(request, scopes=scopes, now=now, transport_send=transport_send))
+        def transport_send(req: Request) -> Flow[Response]:
+            return follow_redirects(req, one_hop, max_hops=self.limits.max_redirects)
+
+        response = yield from self.auth.send(request, scopes=scopes, now=now, transport_send=transport_send)
+        self.rate_limit = RateLimit.of(response) or self.rate_limit
+        return response
 
     def __repr__(self) -> str:
         return f"<Session {self.base_url}>"

@@ -19,7 +19,14 @@ from ._auth import Scope
 from ._digest import Digest
 from ._endpoints import head_blob
 from ._errorbody import expect
-from ._errors import DigestMismatch, InvalidArgument, InvalidResponse, RegistryError, RemoteError
+from ._errors import (
+    DigestMismatch,
+    InvalidArgument,
+    InvalidResponse,
+    RegistryError,
+    RemoteError,
+    TransportError,
+)
 from ._flow import BlobBody, Flow, close
 from ._http import Body, Response, add_query
 from ._manifest import Descriptor
@@ -37,6 +44,7 @@ __all__ = [
     "push_blob",
     "start_upload",
     "upload_chunk",
+    "upload_status",
 ]
 
 BlobSource = Callable[[int, int], Iterable[bytes | bytearray | memoryview]]
@@ -188,23 +196,35 @@ def push_blob(
     if upload is None:
         return PushedBlob(descriptor, "mounted")
     key = str(digest)
+    resumes = 0
     try:
         if relay is not None:
             response = yield from relay()
             body = BlobBody(digest, size, relay=response, key=key)
             yield from finish_upload(session, repo, upload, digest, body=body, length=size, now=now)
-        elif size <= monolithic_limit:
-            assert source is not None
-            body = BlobBody(digest, size, chunks=source(0, size), key=key)
-            yield from finish_upload(session, repo, upload, digest, body=body, length=size, now=now)
-        else:
-            assert source is not None
-            step = max(chunk_size, upload.min_chunk or 0)
-            while upload.offset < size:
-                length = min(step, size - upload.offset)
-                body = BlobBody(digest, size, upload.offset, length, chunks=source(upload.offset, length), key=key)
-                upload = yield from upload_chunk(session, repo, upload, body, length, now=now)
-            yield from finish_upload(session, repo, upload, digest, now=now)
+            return PushedBlob(descriptor, "uploaded")
+        assert source is not None
+        while True:
+            try:
+                if size <= monolithic_limit and upload.offset == 0:
+                    body = BlobBody(digest, size, chunks=source(0, size), key=key)
+                    yield from finish_upload(session, repo, upload, digest, body=body, length=size, now=now)
+                else:
+                    step = max(chunk_size, upload.min_chunk or 0)
+                    while upload.offset < size:
+                        length = min(step, size - upload.offset)
+                        body = BlobBody(digest, size, upload.offset, length,
+                                        chunks=source(upload.offset, length), key=key)
+                        upload = yield from upload_chunk(session, repo, upload, body, length, now=now)
+                    yield from finish_upload(session, repo, upload, digest, now=now)
+                return PushedBlob(descriptor, "uploaded")
+            except TransportError:
+                # The connection broke mid-upload: the bytes can be read again, so go on
+                # from what the registry says it holds, or start this blob over.
+                if resumes >= session.retry.resumes:
+                    raise
+                resumes += 1
+                upload = yield from _resume_upload(session, repo, upload, now=now)
     except RegistryError:
         # Any failure, local too: a layout blob found short or corrupt while it streams
         # (InvalidLayout, a UsageError), or a sibling transfer's failure (Cancelled),
@@ -212,4 +232,33 @@ def push_blob(
         with contextlib.suppress(RemoteError):  # the original failure is the one to report
             yield from cancel_upload(session, repo, upload, now=now)
         raise
-    return PushedBlob(descriptor, "uploaded")
+
+
+def upload_status(session: Session, repo: str, upload: Upload, *, now: float) -> Flow[Upload | None]:
+    """``GET`` an upload's state: where the registry's bytes end, or None if it lost them."""
+    request = session.request("GET", upload.location)
+    response = yield from session.send(request, scopes=_push_scopes(repo), now=now)
+    if response.status != 204:
+        yield from close(response)
+        return None
+    yield from close(response)
+    held = (response.header("Range") or "").strip()
+    first, _, last = held.partition("-")
+    # "0-0" is how some registries say "nothing yet" as well as "one byte": ambiguous,
+    # so it counts as nothing held (the blob starts over).
+    if first != "0" or not last.isdigit() or int(last) == 0:
+        return None
+    return _upload_from(response, int(last) + 1)
+
+
+def _resume_upload(session: Session, repo: str, upload: Upload, *, now: float) -> Flow[Upload]:
+    """Where an interrupted upload goes on: the registry's own offset when it reports
+    one, else a fresh upload from the start (the old one cancelled)."""
+    status = yield from upload_status(session, repo, upload, now=now)
+    if status is not None:
+        return status
+    with contextlib.suppress(RemoteError):
+        yield from cancel_upload(session, repo, upload, now=now)
+    fresh = yield from start_upload(session, repo, now=now)
+    assert fresh is not None  # without a mount, a registry answers 202 or raises
+    return fresh

@@ -1,8 +1,9 @@
 """The sans-IO flows, for embedding ocireg under another HTTP stack or event loop.
 
-Each function takes a :class:`~ocireg.Session` and returns a generator that yields
-:class:`~ocireg.Request`, :class:`~ocireg.ReadBody` and :class:`~ocireg.Close`
-effects and returns its result; :func:`~ocireg.run_flow` is the reference loop.
+Each function takes a :class:`~ocireg.Session` (``copy`` two) and returns a generator
+that yields effects (see :mod:`ocireg._flow`) and returns its result: single requests,
+and the image operations above them (pull, push, copy, listings).
+:func:`~ocireg.run_flow` and :func:`~ocireg.run_flow_async` are the reference loops.
 """
 
 from ._endpoints import (
@@ -22,31 +23,70 @@ from ._endpoints import (
     tags_page,
     tags_url,
 )
-from ._paginate import Page, Pagination, collect_pages
-from ._upload import cancel_upload, finish_upload, push_blob, start_upload, upload_chunk
+from ._image import (
+    blob_into,
+    catalog,
+    copy,
+    iter_catalog,
+    iter_tags,
+    manifest,
+    platform_digest,
+    pull,
+    push,
+    rmtag,
+    send_tree,
+    tag,
+    tags,
+    upload,
+)
+from ._paginate import Page, Pagination, collect_pages, paginate
+from ._upload import (
+    cancel_upload,
+    finish_upload,
+    push_blob,
+    start_upload,
+    upload_chunk,
+    upload_status,
+)
 
 __all__ = [
     "Page",
     "Pagination",
     "add_referrer_to_tag_schema",
+    "blob_into",
     "cancel_upload",
+    "catalog",
     "catalog_page",
     "catalog_url",
     "collect_pages",
+    "copy",
     "delete_blob",
     "delete_manifest",
     "finish_upload",
     "get_manifest",
     "head_blob",
     "head_manifest",
+    "iter_catalog",
+    "iter_tags",
+    "manifest",
     "manifest_digest",
     "open_blob",
+    "paginate",
     "ping",
+    "platform_digest",
+    "pull",
+    "push",
     "push_blob",
     "put_manifest",
     "referrers",
+    "rmtag",
+    "send_tree",
     "start_upload",
+    "tag",
+    "tags",
     "tags_page",
     "tags_url",
+    "upload",
     "upload_chunk",
+    "upload_status",
 ]
