@@ -20,7 +20,6 @@ for the promise of what can escape.
 from . import _media as media
 from ._archive import ArchiveLayout
 from ._artifact import ArtifactFile, PulledArtifact
-from ._async import AsyncResponseStream, AsyncTransport, run_flow_async
 from ._auth import CredentialProvider, Credentials, Scope
 from ._challenge import Challenge, parse_challenges
 from ._client import AsyncRegistry, Registry
@@ -113,7 +112,7 @@ from ._sync import (
     TagFilter,
     sync,
 )
-from ._transport import ResponseStream, Transport
+from ._transport import AsyncResponseStream, AsyncTransport, ResponseStream, Transport
 from ._upload import PushedBlob
 
 __version__ = "0.1.0"
@@ -237,3 +236,12 @@ __all__ = [
     "translate_transport_error",
     "verify_bytes",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The asyncio runner imports asyncio: only for those who use it (a quick CLI start).
+    if name == "run_flow_async":
+        from ._async import run_flow_async
+
+        return run_flow_async
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
 from ._digest import DigestVerifier
 from ._driver import DEFAULT_JOBS, NEW_WORK, CancelScope, SourceError, local_error
@@ -35,29 +35,13 @@ from ._flow import (
 )
 from ._http import Request, Response
 from ._progress import NullProgress, Progress
-from ._transport import adopt_response
+from ._transport import AsyncResponseStream, AsyncTransport, adopt_response
 
-__all__ = ["AsyncResponseStream", "AsyncRunner", "AsyncTransport", "aiter_body", "run_flow_async"]
+__all__ = ["AsyncRunner", "aiter_body", "run_flow_async"]
 
 T = TypeVar("T")
 
 CHUNK_SIZE = 1 << 20
-
-
-@runtime_checkable
-class AsyncResponseStream(Protocol):
-    async def readinto(self, buffer: bytearray | memoryview, /) -> int: ...
-
-    async def close(self) -> None: ...
-
-
-@runtime_checkable
-class AsyncTransport(Protocol):
-    """``send`` returns a :class:`~ocireg.Response` whose ``stream`` is an :class:`AsyncResponseStream`."""
-
-    async def send(self, request: Request, /) -> Response: ...
-
-    async def close(self) -> None: ...
 
 
 async def _read_limited(response: Response, limit: int) -> bytes:

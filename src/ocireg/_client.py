@@ -31,7 +31,6 @@ from . import _archive, _artifact
 from . import _endpoints as ep
 from . import _image as ops
 from ._artifact import ArtifactFile, PulledArtifact
-from ._async import AsyncRunner, AsyncTransport, aiter_body
 from ._auth import CredentialProvider, Credentials, Scope
 from ._digest import Digest, DigestVerifier, verified_chunks
 from ._discovery import default_async_transport, default_transport
@@ -47,7 +46,7 @@ from ._reference import api_host
 from ._results import CopyResult, Listing, PullResult, RawResponse
 from ._retry import RateLimit, RetryPolicy
 from ._session import Limits, Session
-from ._transport import Transport
+from ._transport import AsyncTransport, Transport
 from ._upload import CHUNK_SIZE, MONOLITHIC_LIMIT, PushedBlob
 
 __all__ = ["AsyncRegistry", "Registry"]
@@ -549,6 +548,8 @@ class AsyncRegistry(_Client):
             open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=insecure,
             pool_size=jobs,
         )
+        from ._async import AsyncRunner  # asyncio is imported only by those who use it
+
         self._runner = AsyncRunner(self.transport, jobs=jobs, progress=self.progress, clock=clock, route=self._route)
 
     def _execute(self, flow: Flow[T]) -> Coroutine[Any, Any, T]:
@@ -577,6 +578,8 @@ class AsyncRegistry(_Client):
 
     async def iter_blob(self, repo: str, digest: str | Digest, size: int | None = None) -> AsyncIterator[memoryview]:
         """A blob's bytes in views of one reused buffer, verified as they pass."""
+        from ._async import aiter_body
+
         d = _digest(digest)
         response = await self._runner.run(self._open_blob(repo, d))
         verifier = DigestVerifier(d, size)

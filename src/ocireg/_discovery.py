@@ -24,10 +24,9 @@ import importlib.metadata
 from collections.abc import Callable
 from typing import Any
 
-from ._async import AsyncTransport
 from ._errors import UsageError
 from ._stdlib_transport import HTTPClientTransport
-from ._transport import Transport
+from ._transport import AsyncTransport, Transport
 
 __all__ = [
     "ASYNC_GROUP",

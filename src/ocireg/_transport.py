@@ -54,7 +54,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ._http import Request, Response
 
-__all__ = ["ResponseStream", "Transport", "adopt_response"]
+__all__ = ["AsyncResponseStream", "AsyncTransport", "ResponseStream", "Transport", "adopt_response"]
 
 
 @runtime_checkable
@@ -97,3 +97,21 @@ def adopt_response(response: Any, request: Request) -> Response:
     if isinstance(response, Response):
         return response
     return Response(int(response.status), tuple(response.headers), request, response.stream)
+
+
+@runtime_checkable
+class AsyncResponseStream(Protocol):
+    """:class:`ResponseStream` for asyncio: the same contract, awaited."""
+
+    async def readinto(self, buffer: bytearray | memoryview, /) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class AsyncTransport(Protocol):
+    """``send`` returns a :class:`~ocireg.Response` whose ``stream`` is an :class:`AsyncResponseStream`."""
+
+    async def send(self, request: Request, /) -> Response: ...
+
+    async def close(self) -> None: ...
