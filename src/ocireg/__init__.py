@@ -18,6 +18,8 @@ for the promise of what can escape.
 """
 
 from . import _media as media
+from ._archive import ArchiveLayout
+from ._artifact import ArtifactFile, PulledArtifact
 from ._auth import CredentialProvider, Credentials, Scope
 from ._challenge import Challenge, parse_challenges
 from ._client import AsyncRegistry, Registry
@@ -91,11 +93,25 @@ from ._manifest import (
     SchemaV1Manifest,
     parse_manifest,
 )
+from ._ratelimit import RateLimitedTransport, TokenBucket
 from ._reference import Reference
 from ._results import CopyResult, Listing, PullResult, RawResponse
 from ._retry import RateLimit, RetryPolicy
+from ._semver import Version, VersionRange
 from ._session import Limits, Session
 from ._stdlib_transport import HTTPClientTransport
+from ._sync import (
+    ConnectionOptions,
+    ImageCopy,
+    ImageResult,
+    RegistrySettings,
+    SyncConfig,
+    SyncFailed,
+    SyncReport,
+    SyncRule,
+    TagFilter,
+    sync,
+)
 from ._transport import AsyncResponseStream, AsyncTransport, ResponseStream, Transport
 from ._upload import PushedBlob
 
@@ -103,6 +119,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Acquire",
+    "ArchiveLayout",
+    "ArtifactFile",
     "AsyncRegistry",
     "AsyncResponseStream",
     "AsyncTransport",
@@ -114,6 +132,7 @@ __all__ = [
     "Challenge",
     "Close",
     "ConnectError",
+    "ConnectionOptions",
     "CopyResult",
     "CredentialProvider",
     "Credentials",
@@ -131,6 +150,8 @@ __all__ = [
     "Gate",
     "HTTPClientTransport",
     "Headers",
+    "ImageCopy",
+    "ImageResult",
     "Index",
     "InsecureRequestError",
     "InvalidArgument",
@@ -159,14 +180,17 @@ __all__ = [
     "PlatformNotFound",
     "ProtocolError",
     "PullResult",
+    "PulledArtifact",
     "PushedBlob",
     "RateLimit",
+    "RateLimitedTransport",
     "RawResponse",
     "ReadBody",
     "RedirectError",
     "Reference",
     "Registry",
     "RegistryError",
+    "RegistrySettings",
     "Release",
     "RemoteError",
     "Request",
@@ -181,6 +205,12 @@ __all__ = [
     "Sink",
     "Sleep",
     "StreamBody",
+    "SyncConfig",
+    "SyncFailed",
+    "SyncReport",
+    "SyncRule",
+    "TagFilter",
+    "TokenBucket",
     "TooManyRequests",
     "Transport",
     "TransportError",
@@ -188,6 +218,8 @@ __all__ = [
     "Unauthorized",
     "Unsupported",
     "UsageError",
+    "Version",
+    "VersionRange",
     "default_async_transport",
     "default_transport",
     "header_value",
@@ -200,6 +232,7 @@ __all__ = [
     "redact_url",
     "run_flow",
     "run_flow_async",
+    "sync",
     "translate_transport_error",
     "verify_bytes",
 ]

@@ -14,12 +14,23 @@ import functools
 import math
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from pathlib import Path
 from typing import Any, BinaryIO, Concatenate, Generic, ParamSpec, TypeVar, overload
 
+from . import _archive, _artifact
 from . import _endpoints as ep
 from . import _image as ops
+from ._artifact import ArtifactFile, PulledArtifact
 from ._auth import CredentialProvider, Credentials, Scope
 from ._digest import Digest, DigestVerifier, verified_chunks
 from ._discovery import default_async_transport, default_transport
@@ -324,6 +335,9 @@ class _Client:
              pin: str | Digest | None = None) -> Flow[Descriptor]:
         """Push an image or index from an OCI image layout to ``repo`` (and ``tag``).
 
+        ``layout`` is a directory, or an :class:`~ocireg.ArchiveLayout` (a ``docker
+        save`` archive or an OCI layout in a tar, read in place).
+
         ``ref_name`` picks the image in the layout (default: its only one); ``tag``
         defaults to that name.  Blobs go up to ``jobs`` at once, then the manifests,
         children first, so the registry never receives one that refers to something
@@ -354,6 +368,49 @@ class _Client:
         dest = self.session if dest_registry is None else self._destination(dest_registry)
         return ops.copy(self.session, dest, repo, reference, dest_repo, dest_tag, platforms=platforms,
                         referrers=referrers, pin=_digest(pin) if pin is not None else None)
+
+    # --- artifacts and archives -------------------------------------------------------
+
+    @operation
+    def push_artifact(
+        self,
+        repo: str,
+        tag: str | None,
+        files: Sequence[str | os.PathLike[str] | ArtifactFile | tuple[str | os.PathLike[str], str]],
+        *,
+        artifact_type: str | None = None,
+        annotations: Mapping[str, str] | None = None,
+        subject: str | Digest | Descriptor | None = None,
+    ) -> Flow[Descriptor]:
+        """Push files as an OCI artifact, as oras does (see :mod:`ocireg._artifact`).
+
+        ``files`` are paths, ``(path, media_type)`` pairs or :class:`ArtifactFile` objects;
+        ``subject`` (a tag, digest or descriptor in ``repo``) makes it a referrer.
+        """
+        return _artifact.push_artifact(self.session, repo, tag, files, artifact_type=artifact_type,
+                                       annotations=annotations, subject=subject)
+
+    @operation
+    def pull_artifact(self, repo: str, reference: str | Digest,
+                      directory: str | os.PathLike[str]) -> Flow[PulledArtifact]:
+        """Write an artifact's files into ``directory`` by their titles, refusing unsafe ones."""
+        if not isinstance(directory, str | os.PathLike):
+            raise InvalidArgument(f"directory must be a path, not {type(directory).__name__}")
+        return _artifact.pull_artifact(self.session, repo, reference, directory)
+
+    @operation
+    def pull_archive(self, repo: str, reference: str | Digest, path: str | os.PathLike[str], *,
+                     platform: str | Platform | None = None,
+                     repo_tags: Iterable[str] | None = None) -> Flow[Descriptor]:
+        """Write one image to ``path`` as a ``docker save`` archive; returns its manifest's descriptor.
+
+        An index is resolved to ``platform`` (default linux/amd64); ``repo_tags``
+        (default ``host/repo:tag`` for a tag) names it for ``docker load``.  Push an
+        archive back with ``push(ArchiveLayout(path), ...)``.
+        """
+        if not isinstance(path, str | os.PathLike):
+            raise InvalidArgument(f"path must be a path, not {type(path).__name__}")
+        return _archive.pull_archive(self.session, repo, reference, path, platform=platform, repo_tags=repo_tags)
 
     def _destination(self, dest: _Client | str) -> Session:
         if isinstance(dest, str):

@@ -21,10 +21,9 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
-from . import __version__
+from . import __version__, _cli_jobs
 from ._auth import CredentialProvider, Credentials
 from ._client import Registry
 from ._credentials import DockerConfigStore, login, logout
@@ -112,12 +111,19 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                        help="trust the CA certificates in this file")
     group.add_argument("--timeout", type=float, metavar="SECONDS", default=default(DEFAULT_TIMEOUT),
                        help=f"connect and read timeout (default {DEFAULT_TIMEOUT:g})")
-    group.add_argument("-j", "--jobs", type=_positive_int, metavar="N", default=default(DEFAULT_JOBS),
-                       help=f"blobs transferred at once by pull, push and copy (default {DEFAULT_JOBS})")
+    # None when not given, so that a sync config's own `jobs` holds unless overridden.
+    group.add_argument("-j", "--jobs", type=_positive_int, metavar="N", default=default(None),
+                       help=f"transfers at once: blobs of pull, push and copy; images and their blobs "
+                            f"of sync (default {DEFAULT_JOBS}, or a sync config's jobs)")
     group.add_argument("-u", "--username", default=default(None),
                        help="user name (overrides the stored credentials; needs --password-stdin)")
     group.add_argument("--password-stdin", action="store_true", default=default(False),
                        help="read the password (or token) from standard input")
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    jobs: int = args.jobs or DEFAULT_JOBS
+    return jobs
 
 
 def _positive_int(text: str) -> int:
@@ -168,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     which = sub.add_mutually_exclusive_group()
     which.add_argument("--platform", type=_platform, help="os/arch[/variant]: pull one child of an index")
     which.add_argument("--all-platforms", action="store_true", help="pull every child of an index (default)")
+    _cli_jobs.add_pull_format(sub)
     sub = command("push", "push an image from an OCI image layout directory")
     sub.add_argument("directory", metavar="DIR")
     sub.add_argument("ref", metavar="REF", type=_reference)
@@ -191,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("registry", metavar="REGISTRY", type=_registry_host)
     sub = command("logout", "remove the saved credentials for a registry")
     sub.add_argument("registry", metavar="REGISTRY", type=_registry_host)
+    _cli_jobs.add_commands(command)
     return parser
 
 
@@ -243,7 +251,7 @@ class _Context:
 
         def client(url: str) -> Registry:
             return Registry(url, credentials=credentials, transport=transport,
-                            insecure=self.args.insecure, progress=self.progress, jobs=self.args.jobs)
+                            insecure=self.args.insecure, progress=self.progress, jobs=_jobs(self.args))
 
         if not self.args.insecure or is_loopback_netloc(host):
             return client(host)  # https, or plain HTTP on loopback (as crane does)
@@ -269,7 +277,7 @@ def _make_transport(args: argparse.Namespace) -> Transport:
         "ca_file": args.ca_file, "insecure": args.insecure,
     }
     try:
-        return default_transport(args.transport, pool_size=args.jobs, **options)
+        return default_transport(args.transport, pool_size=_jobs(args), **options)
     except UsageError as exc:  # an unknown or uninstalled --transport
         raise _Usage(str(exc)) from None
 
@@ -405,6 +413,8 @@ def _blob(ctx: _Context) -> str:
 
 
 def _pull(ctx: _Context) -> str:
+    if ctx.args.format != "oci":
+        return _cli_jobs.pull_archive(ctx)
     ref: Reference = ctx.args.ref
     registry = ctx.registry(ref.api_host)
     result = registry.pull(ref.repository, ref.target, ctx.args.directory,
@@ -422,10 +432,9 @@ def _pull(ctx: _Context) -> str:
 def _push(ctx: _Context) -> str:
     ref: Reference = ctx.args.ref
     directory: str = ctx.args.directory
-    if not Path(directory, "oci-layout").is_file():
-        raise InvalidArgument(f"{directory}: not an OCI image layout (no oci-layout file)")
+    source = _cli_jobs.push_source(directory)  # a layout directory, or a docker or OCI archive
     registry = ctx.registry(ref.api_host)
-    descriptor = registry.push(directory, ref.repository, ref.tag, ref_name=ctx.args.ref_name)
+    descriptor = registry.push(source, ref.repository, ref.tag, ref_name=ctx.args.ref_name)
     if ref.digest is not None and ref.digest != descriptor.digest:
         raise InvalidArgument(f"the layout's image is {descriptor.digest}, not {ref.digest}")
     _print_descriptor(ctx, ref, descriptor)
@@ -534,6 +543,7 @@ _COMMANDS: dict[str, Callable[[_Context], str]] = {
     "referrers": _referrers,
     "login": _login,
     "logout": _logout,
+    **_cli_jobs.COMMANDS,
 }
 
 
