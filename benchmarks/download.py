@@ -22,7 +22,7 @@ from pathlib import Path
 import urllib3
 from common import MiB, Result, SeededImage, attempt, mib_per_s, stopwatch
 
-from ocireg._registry import Registry
+from ocireg import Registry
 from ocireg._transport import Transport
 
 SECTION = "download"

@@ -159,7 +159,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     import ocireg  # noqa: F401
     import ocireg_h11  # noqa: F401
     import ocireg_urllib3  # noqa: F401
-    from ocireg._registry import Registry
+    from ocireg import Registry
 
     case = spec["case"]
     if spec["tracemalloc"]:

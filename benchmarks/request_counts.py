@@ -23,7 +23,7 @@ from typing import Any
 
 from common import Check, Result, use_test_bed
 
-from ocireg._registry import Registry
+from ocireg import Registry
 from ocireg._transport import Transport
 
 SECTION = "requests"

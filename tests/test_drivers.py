@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -273,6 +274,44 @@ def test_concurrent_first_operations_settle_the_scheme_once(registry_none: Regis
                                                                                "oci")]
     probes = [e for e in registry_none.access_log_lines()[start:] if e.path == "/v2/"]
     assert len(probes) == 1
+
+
+def test_artifacts_and_docker_archives_round_trip(
+    reg: Driven, seed: Seeded, registry: RegistryInstance, tmp_path: Path
+) -> None:
+    repo = f"drivers/{registry.setup}/art-{threading.get_ident()}-{id(reg)}"
+    files = {"model.bin": os.urandom(200_000), "card.md": b"# card\n"}
+    (tmp_path / "in").mkdir()
+    for name, data in files.items():
+        (tmp_path / "in" / name).write_bytes(data)
+    base = reg.push_artifact(repo, "base", [tmp_path / "in" / "card.md"])
+    pushed = reg.push_artifact(repo, "bundle", [tmp_path / "in" / "model.bin", (tmp_path / "in" / "card.md",
+                                                                                "text/markdown")],
+                               artifact_type="application/vnd.example.bundle.v1", subject="base")
+    assert [d.digest for d in reg.referrers(repo, base.digest)] == [pushed.digest]
+    pulled = reg.pull_artifact(repo, "bundle", tmp_path / "out")
+    assert pulled.descriptor.digest == pushed.digest
+    assert pulled.artifact_type == "application/vnd.example.bundle.v1"
+    assert {p.name: p.read_bytes() for p in pulled.files} == files
+
+    archive = tmp_path / "image.tar"
+    saved = reg.pull_archive(seed.repo, "index", archive, platform="linux/arm64")
+    assert str(saved.digest) == seed.index.children[1].digest
+    back = reg.push(ocireg.ArchiveLayout(archive), repo, "from-archive")
+    assert back.digest == saved.digest
+    assert reg.manifest(repo, "from-archive").body == seed.index.children[1].manifest
+
+
+def test_a_failed_archive_leaves_no_file(driver: str, tmp_path: Path) -> None:
+    with RouteServer() as server:
+        _serve_image(server, layers=3, delay=0, corrupt=1)
+        client = open_driven(driver, server.url)
+        try:
+            with pytest.raises(ocireg.DigestMismatch):
+                client.pull_archive("app", "latest", tmp_path / "image.tar")
+        finally:
+            client.close()
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- concurrency, on a registry of our own that can be slow --------------------------------

@@ -18,6 +18,8 @@ for the promise of what can escape.
 """
 
 from . import _media as media
+from ._archive import ArchiveLayout
+from ._artifact import ArtifactFile, PulledArtifact
 from ._auth import CredentialProvider, Credentials, Scope
 from ._challenge import Challenge, parse_challenges
 from ._client import AsyncRegistry, Registry
@@ -93,12 +95,26 @@ from ._manifest import (
     SchemaV1Manifest,
     parse_manifest,
 )
+from ._ratelimit import RateLimitedTransport, TokenBucket
 from ._reference import Reference
 from ._regconf import RegistryConfig
 from ._results import CopyResult, Listing, PullResult, RawResponse
 from ._retry import RateLimit, RetryPolicy
+from ._semver import Version, VersionRange
 from ._session import Limits, Session
 from ._stdlib_transport import HTTPClientTransport
+from ._sync import (
+    ConnectionOptions,
+    ImageCopy,
+    ImageResult,
+    RegistrySettings,
+    SyncConfig,
+    SyncFailed,
+    SyncReport,
+    SyncRule,
+    TagFilter,
+    sync,
+)
 from ._transport import AsyncResponseStream, AsyncTransport, ResponseStream, Transport
 from ._upload import PushedBlob
 
@@ -106,6 +122,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Acquire",
+    "ArchiveLayout",
+    "ArtifactFile",
     "AsyncRegistry",
     "AsyncResponseStream",
     "AsyncTransport",
@@ -117,6 +135,7 @@ __all__ = [
     "Challenge",
     "Close",
     "ConnectError",
+    "ConnectionOptions",
     "CopyResult",
     "CredentialProvider",
     "Credentials",
@@ -134,6 +153,8 @@ __all__ = [
     "Gate",
     "HTTPClientTransport",
     "Headers",
+    "ImageCopy",
+    "ImageResult",
     "Index",
     "InsecureRequestError",
     "InvalidArgument",
@@ -163,8 +184,10 @@ __all__ = [
     "PlatformNotFound",
     "ProtocolError",
     "PullResult",
+    "PulledArtifact",
     "PushedBlob",
     "RateLimit",
+    "RateLimitedTransport",
     "RawResponse",
     "ReadBody",
     "RedirectError",
@@ -173,6 +196,7 @@ __all__ = [
     "RegistryBlocked",
     "RegistryConfig",
     "RegistryError",
+    "RegistrySettings",
     "Release",
     "RemoteError",
     "Request",
@@ -187,6 +211,12 @@ __all__ = [
     "Sink",
     "Sleep",
     "StreamBody",
+    "SyncConfig",
+    "SyncFailed",
+    "SyncReport",
+    "SyncRule",
+    "TagFilter",
+    "TokenBucket",
     "TooManyRequests",
     "Transport",
     "TransportError",
@@ -194,6 +224,8 @@ __all__ = [
     "Unauthorized",
     "Unsupported",
     "UsageError",
+    "Version",
+    "VersionRange",
     "default_async_transport",
     "default_transport",
     "header_value",
@@ -206,6 +238,7 @@ __all__ = [
     "redact_url",
     "run_flow",
     "run_flow_async",
+    "sync",
     "translate_transport_error",
     "verify_bytes",
 ]

@@ -20,12 +20,23 @@ import math
 import os
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
+from . import _archive, _artifact
 from . import _endpoints as ep
 from . import _image as ops
+from ._artifact import ArtifactFile, PulledArtifact
 from ._auth import CredentialProvider, Credentials, Scope
 from ._delete import TagDeleted, delete_tag, tags_sharing
 from ._digest import Digest, DigestVerifier, verified_chunks
@@ -107,8 +118,9 @@ class operation(Generic[P, T]):
     """A client method defined as the flow it runs; each client class runs it its own way.
 
     On a :class:`Registry` the bound method returns the result; on an
-    :class:`AsyncRegistry` it returns a coroutine of it.  The flow is built once the
-    client's scheme is settled (:meth:`_Client._ready`), as it reads the session.
+    :class:`AsyncRegistry` it returns a coroutine of it.  The flow reads the session,
+    so while the client's scheme is unsettled it is built (again) after
+    :meth:`_Client._ready` has settled it.
     """
 
     settle = True
@@ -133,9 +145,12 @@ class operation(Generic[P, T]):
 
         @functools.wraps(build)
         def bound(*args: P.args, **kwargs: P.kwargs) -> Any:
-            if not self.settle:
-                return obj._execute(build(obj, *args, **kwargs))
-            return obj._execute(obj._prepared(lambda: build(obj, *args, **kwargs)))
+            flow = build(obj, *args, **kwargs)  # arguments are checked now, before anything is sent
+            if self.settle and obj._undiscovered:
+                # Built on the unsettled session: built again once the scheme is settled.
+                flow.close()
+                flow = obj._prepared(lambda: build(obj, *args, **kwargs))
+            return obj._execute(flow)
 
         return bound
 
@@ -399,6 +414,9 @@ class _Client:
              pin: str | Digest | None = None) -> Flow[Descriptor]:
         """Push an image or index from an OCI image layout to ``repo`` (and ``tag``).
 
+        ``layout`` is a directory, or an :class:`~ocireg.ArchiveLayout` (a ``docker
+        save`` archive or an OCI layout in a tar, read in place).
+
         ``ref_name`` picks the image in the layout (default: its only one); ``tag``
         defaults to that name.  Blobs go up to ``jobs`` at once, then the manifests,
         children first, so the registry never receives one that refers to something
@@ -429,6 +447,49 @@ class _Client:
         dest = self.session if dest_registry is None else (yield from self._destination(dest_registry))
         return (yield from ops.copy(self.session, dest, repo, reference, dest_repo, dest_tag, platforms=platforms,
                                     referrers=referrers, pin=_digest(pin) if pin is not None else None))
+
+    # --- artifacts and archives -------------------------------------------------------
+
+    @operation
+    def push_artifact(
+        self,
+        repo: str,
+        tag: str | None,
+        files: Sequence[str | os.PathLike[str] | ArtifactFile | tuple[str | os.PathLike[str], str]],
+        *,
+        artifact_type: str | None = None,
+        annotations: Mapping[str, str] | None = None,
+        subject: str | Digest | Descriptor | None = None,
+    ) -> Flow[Descriptor]:
+        """Push files as an OCI artifact, as oras does (see :mod:`ocireg._artifact`).
+
+        ``files`` are paths, ``(path, media_type)`` pairs or :class:`ArtifactFile` objects;
+        ``subject`` (a tag, digest or descriptor in ``repo``) makes it a referrer.
+        """
+        return _artifact.push_artifact(self.session, repo, tag, files, artifact_type=artifact_type,
+                                       annotations=annotations, subject=subject)
+
+    @operation
+    def pull_artifact(self, repo: str, reference: str | Digest,
+                      directory: str | os.PathLike[str]) -> Flow[PulledArtifact]:
+        """Write an artifact's files into ``directory`` by their titles, refusing unsafe ones."""
+        if not isinstance(directory, str | os.PathLike):
+            raise InvalidArgument(f"directory must be a path, not {type(directory).__name__}")
+        return _artifact.pull_artifact(self.session, repo, reference, directory)
+
+    @operation
+    def pull_archive(self, repo: str, reference: str | Digest, path: str | os.PathLike[str], *,
+                     platform: str | Platform | None = None,
+                     repo_tags: Iterable[str] | None = None) -> Flow[Descriptor]:
+        """Write one image to ``path`` as a ``docker save`` archive; returns its manifest's descriptor.
+
+        An index is resolved to ``platform`` (default linux/amd64); ``repo_tags``
+        (default ``host/repo:tag`` for a tag) names it for ``docker load``.  Push an
+        archive back with ``push(ArchiveLayout(path), ...)``.
+        """
+        if not isinstance(path, str | os.PathLike):
+            raise InvalidArgument(f"path must be a path, not {type(path).__name__}")
+        return _archive.pull_archive(self.session, repo, reference, path, platform=platform, repo_tags=repo_tags)
 
     def _destination(self, dest: _Client | str) -> Flow[Session]:
         if isinstance(dest, str):
@@ -541,9 +602,9 @@ class Registry(_Client):
     ``url`` is the registry's base URL (``https://ghcr.io``, ``localhost:5000``); a
     bare loopback or insecure host is tried over https first, then plain HTTP.
     ``config`` is containers' registries configuration (insecure hosts, mirrors for
-    :meth:`pull_source`; see :class:`~ocireg.RegistryConfig`).  Credentials are ``username``/``password``, or ``credentials`` (a
-    :class:`Credentials` or a provider called with the host, e.g. a
-    :class:`~ocireg.DockerConfigStore`).  ``jobs`` bounds the transfers in flight at
+    :meth:`pull_source`; see :class:`~ocireg.RegistryConfig`).  Credentials are
+    ``username``/``password``, or ``credentials`` (a :class:`Credentials` or a
+    provider called with the host, e.g. a :class:`~ocireg.DockerConfigStore`).  ``jobs`` bounds the transfers in flight at
     once (1: one after another); the default transport pools that many connections.
     ``progress`` receives byte counts per blob as they move (``start``/``advance``/
     ``finish``, see ``ocireg._progress.Progress``), from several threads when

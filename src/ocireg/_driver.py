@@ -132,15 +132,20 @@ def iter_body(response: Response, chunk_size: int = CHUNK_SIZE) -> Generator[mem
             stream.close()
 
 
-def _fill(stream: ResponseStream, buffer: memoryview) -> int:
-    """Read until ``buffer`` is full or the body ends: fewer, larger hands-off down the pipeline."""
+def _fill(stream: ResponseStream, buffer: memoryview, url: str) -> tuple[int, RegistryError | None]:
+    """Read until ``buffer`` is full or the body ends (fewer, larger hand-offs down the
+    pipeline); a failure is returned beside the bytes read before it, not instead of them."""
     got = 0
     while got < len(buffer):
-        n = stream.readinto(buffer[got:])
+        try:
+            with transport_errors(url):
+                n = stream.readinto(buffer[got:])
+        except RegistryError as exc:
+            return got, exc
         if n == 0:
             break
         got += n
-    return got
+    return got, None
 
 
 class _Pipeline:
@@ -440,14 +445,19 @@ class Runner:
             self.scope.check()  # the response is held: cancel here, not before, so it is closed
             while True:
                 buffer = pipeline.free_buffer()
-                with transport_errors(url):
-                    n = _fill(stream, buffer)
+                n, failure = _fill(stream, buffer, url)
+                if n:
+                    pipeline.submit(buffer, n)
+                    if key:
+                        progress.advance(key, n)
+                if failure is not None:
+                    # Everything read before the cut is hashed and written, so the
+                    # flow can resume from ``verifier.bytes_seen``.
+                    pipeline.finish()
+                    raise failure
                 if n == 0:
                     break
                 self.scope.check()
-                pipeline.submit(buffer, n)
-                if key:
-                    progress.advance(key, n)
             pipeline.finish()
             with transport_errors(url):
                 stream.close()

@@ -78,10 +78,11 @@ class AtomicFile:
             written = os.write(self._fd, view)
             view = view[written:]
 
-    def reset(self) -> None:
+    def reset(self, keep: int = 0) -> None:
+        """Drop what was written after the first ``keep`` bytes (all of it by default)."""
         assert self._fd is not None, "open() first"
-        os.ftruncate(self._fd, 0)
-        os.lseek(self._fd, 0, os.SEEK_SET)
+        os.ftruncate(self._fd, keep)
+        os.lseek(self._fd, keep, os.SEEK_SET)
 
     def commit(self) -> Path:
         assert self._fd is not None and self._tmp is not None, "open() first"

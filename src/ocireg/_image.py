@@ -206,7 +206,7 @@ def blob_into(session: Session, repo: str, digest: Digest, sink: Sink, size: int
                 yield StreamBody(response, sink, verifier, key=str(digest), total=size)
                 break
             except (ProtocolError, TransportTimeout):
-                if resumes >= session.retry.resumes or verifier.bytes_seen == 0:
+                if resumes >= session.retry.resumes:
                     raise
                 resumes += 1
             offset = verifier.bytes_seen

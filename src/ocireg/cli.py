@@ -28,10 +28,9 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any, NoReturn
 
-from . import __version__
+from . import __version__, _cli_jobs
 from ._auth import CredentialProvider, Credentials
 from ._client import Registry
 from ._credentials import DockerConfigStore, login, logout
@@ -129,8 +128,9 @@ _EXAMPLES: dict[str, str] = {
     "blob": "ocireg blob localhost:5000/app@sha256:... -o layer.tar.gz",
     "inspect": "ocireg inspect alpine:3.19\nocireg --json inspect --platform linux/arm64 alpine:3.19\n"
                "ocireg inspect --raw localhost:5000/app:1.0",
-    "pull": "ocireg pull alpine:3.19 ./alpine\nocireg pull --platform linux/arm64 alpine:3.19 ./alpine-arm64",
-    "push": "ocireg push ./alpine localhost:5000/alpine:3.19",
+    "pull": "ocireg pull alpine:3.19 ./alpine\nocireg pull --platform linux/arm64 alpine:3.19 ./alpine-arm64\n"
+            "ocireg pull --format docker-archive alpine:3.19 alpine.tar",
+    "push": "ocireg push ./alpine localhost:5000/alpine:3.19\nocireg push alpine.tar localhost:5000/alpine:3.19",
     "copy": "ocireg copy alpine:3.19 localhost:5000/mirror/alpine:3.19\n"
             "ocireg copy --platform linux/amd64 alpine:3.19 localhost:5000/alpine:amd64",
     "tag": "ocireg tag localhost:5000/app:1.0 stable\nocireg tag delete localhost:5000/app:old",
@@ -141,6 +141,10 @@ _EXAMPLES: dict[str, str] = {
     "login": 'echo "$TOKEN" | ocireg login ghcr.io -u me --password-stdin',
     "logout": "ocireg logout ghcr.io",
     "auth": "ocireg auth get ghcr.io\necho ghcr.io | ocireg auth get   # as a docker credential helper",
+    "sync": "ocireg sync mirror.toml --dry-run\n"
+            "ocireg -j 8 sync --from ghcr.io/org/app --to localhost:5000/app --semver '^1'",
+    "artifact": "ocireg artifact push localhost:5000/app/sbom:1.0 sbom.json:application/spdx+json\n"
+                "ocireg artifact pull localhost:5000/app/sbom:1.0 -o out/",
     "completion": "ocireg completion bash > /etc/bash_completion.d/ocireg\n"
                   "ocireg completion zsh > ~/.zfunc/_ocireg\n"
                   "ocireg completion fish > ~/.config/fish/completions/ocireg.fish",
@@ -173,8 +177,10 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                        help="trust the CA certificates in this file (https, localhost included)")
     group.add_argument("--timeout", type=_timeout, metavar="SECONDS", default=default(DEFAULT_TIMEOUT),
                        help=f"connect and read timeout, above zero (default {DEFAULT_TIMEOUT:g})")
-    group.add_argument("-j", "--jobs", type=_positive_int, metavar="N", default=default(DEFAULT_JOBS),
-                       help=f"blobs transferred at once by pull, push, copy and validate (default {DEFAULT_JOBS})")
+    # None when not given, so that a sync config's own `jobs` holds unless overridden.
+    group.add_argument("-j", "--jobs", type=_positive_int, metavar="N", default=default(None),
+                       help=f"transfers at once: blobs of pull, push, copy and validate; images and their "
+                            f"blobs of sync (default {DEFAULT_JOBS}, or a sync config's jobs)")
     group.add_argument("--registries-conf", metavar="FILE", default=default(None),
                        help="containers registries.conf to use (default: $CONTAINERS_REGISTRIES_CONF, "
                             "~/.config/containers/registries.conf, /etc/containers/registries.conf)")
@@ -182,6 +188,11 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                        help="user name (overrides the stored credentials; needs --password-stdin)")
     group.add_argument("--password-stdin", action="store_true", default=default(False),
                        help="read the password (or token) from standard input")
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    jobs: int = args.jobs or DEFAULT_JOBS
+    return jobs
 
 
 def _positive_int(text: str) -> int:
@@ -258,8 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--platform", type=_platform, metavar="OS/ARCH[/VARIANT]",
                        help="pull one child of an index")
     which.add_argument("--all-platforms", action="store_true", help="pull every child of an index (default)")
-    sub = command("push", "push an image from an OCI image layout directory")
-    sub.add_argument("directory", metavar="DIR", help="an OCI image layout directory")
+    _cli_jobs.add_pull_format(sub)
+    sub = command("push", "push an image from an OCI image layout directory or an archive")
+    sub.add_argument("directory", metavar="DIR|FILE.tar",
+                     help="an OCI image layout directory, or a docker or OCI archive")
     ref_arg(sub, "where to push: REPO[:TAG]")
     sub.add_argument("--ref-name", help="the image of the layout to push (default: its only one)")
     sub = command("copy", "copy an image between repositories or registries",
@@ -306,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="host[:port] (default: read from stdin, as the helper protocol does)")
     sub = command("completion", "print the shell completion script (needs argcomplete)")
     sub.add_argument("shell", choices=_SHELLS, help="bash, zsh or fish")
+    _cli_jobs.add_commands(command)
     return parser
 
 
@@ -383,7 +397,7 @@ class _Context:
                 self.credentials if self.credentials is not None and not mirror else DockerConfigStore())
             self.registries[key] = Registry(host, credentials=credentials, transport=self.transport(insecure),
                                             insecure=insecure, progress=self.progress, config=self.config,
-                                            jobs=self.args.jobs)
+                                            jobs=_jobs(self.args))
         return self.registries[key]
 
     def open_source(self, source: PullSource) -> Registry:
@@ -454,7 +468,7 @@ def _make_transport(args: argparse.Namespace, insecure: bool) -> Transport:
         "ca_file": args.ca_file, "insecure": insecure,
     }
     try:
-        return default_transport(args.transport, pool_size=args.jobs, **options)
+        return default_transport(args.transport, pool_size=_jobs(args), **options)
     except UsageError as exc:  # an unknown or uninstalled --transport
         raise _Usage(str(exc)) from None
 
@@ -598,6 +612,9 @@ def _blob(ctx: _Context) -> None:
 
 
 def _pull(ctx: _Context) -> None:
+    if ctx.args.format != "oci":
+        _cli_jobs.pull_archive(ctx)
+        return
     arg: RefArg = ctx.args.ref
     registry, ref = ctx.pull(arg)
     name = arg.ref.tag or (None if arg.ref.digest else "latest")
@@ -615,10 +632,9 @@ def _pull(ctx: _Context) -> None:
 def _push(ctx: _Context) -> None:
     arg: RefArg = ctx.args.ref
     directory: str = ctx.args.directory
-    if not Path(directory, "oci-layout").is_file():
-        raise InvalidArgument(f"{directory}: not an OCI image layout (no oci-layout file)")
+    source = _cli_jobs.push_source(directory)  # a layout directory, or a docker or OCI archive
     registry, ref = ctx.push(arg)
-    descriptor = registry.push(directory, ref.repository, ref.tag, ref_name=ctx.args.ref_name)
+    descriptor = registry.push(source, ref.repository, ref.tag, ref_name=ctx.args.ref_name)
     if ref.digest is not None and ref.digest != descriptor.digest:
         raise InvalidArgument(f"the layout's image is {descriptor.digest}, not {ref.digest}")
     _print_descriptor(ctx, arg.ref, descriptor)
@@ -815,7 +831,7 @@ class _Failed(RegistryError):
     """The command ran and found a failure of its own (a validation problem, no credentials)."""
 
 
-_COMMANDS: dict[str, Callable[[_Context], None]] = {
+_COMMANDS: dict[str, Callable[[_Context], object]] = {
     "tags": _tags,
     "catalog": _catalog,
     "manifest": _manifest,
@@ -834,6 +850,7 @@ _COMMANDS: dict[str, Callable[[_Context], None]] = {
     "login": _login,
     "logout": _logout,
     "completion": _completion,
+    **_cli_jobs.COMMANDS,
 }
 
 

@@ -2,10 +2,13 @@
 
 Each function takes a :class:`~ocireg.Session` (``copy`` two) and returns a generator
 that yields effects (see :mod:`ocireg._flow`) and returns its result: single requests,
-and the image operations above them (pull, push, copy, listings).
+and the image operations above them (pull, push, copy, listings, artifacts, docker
+archives).
 :func:`~ocireg.run_flow` and :func:`~ocireg.run_flow_async` are the reference loops.
 """
 
+from ._archive import pull_archive
+from ._artifact import pull_artifact, push_artifact
 from ._endpoints import (
     add_referrer_to_tag_schema,
     catalog_page,
@@ -75,7 +78,10 @@ __all__ = [
     "ping",
     "platform_digest",
     "pull",
+    "pull_archive",
+    "pull_artifact",
     "push",
+    "push_artifact",
     "push_blob",
     "put_manifest",
     "referrers",
