@@ -230,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
         for section in args.only:
-            print(f"\n[{time.monotonic() - started:6.1f} s] {section} ...", flush=True)
+            print(f"\n[{time.monotonic() - started:6.1f} s] {section} ... (load average "
+                  f"{' '.join(f'{x:.2f}' for x in os.getloadavg())})", flush=True)
             # Each library section starts and stops its own registries: no disk or state carries
             # over.  The scenarios share one source registry (read only) and its seeded images.
             with contextlib.ExitStack() as scope:
@@ -320,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n== targets: commit {about['commit']}, medians of {args.repeat} runs, "
               f"{scratch_kind}, load average {about['load average at the end']} ==")
         print(scenarios.verdicts_markdown(verdicts))
-    print(f"\n{len(verdicts) - len(unmet)} of {sum(v.met is not None for v in verdicts)} targets met; "
+    print(f"\n{sum(v.met is True for v in verdicts)} of {sum(v.met is not None for v in verdicts)} targets met; "
           f"{len(checks) - len(failed)}/{len(checks)} checks passed; "
           f"{len(errored) + len(errored_cases)} case(s) with errors; "
           f"{len(section_errors)} section error(s); {elapsed:.0f} s; JSON in {args.out}")

@@ -645,7 +645,7 @@ def scenario_rss(bed: Bed, runs: int) -> Outcome:
     else:
         grown = big_case.rss - small_case.rss
         verdict = Verdict(title, f"1 GiB {mib(big_case.rss)}", f"10 MiB {mib(small_case.rss)}",
-                          f"+{grown:.1f} MiB", "within 10 MiB", grown <= 10)
+                          f"{grown:+.1f} MiB", "within 10 MiB", grown <= 10)
     return Outcome("rss", title, cases, [verdict])
 
 
