@@ -168,6 +168,8 @@ def machine(scratch: str) -> dict[str, Any]:
         "docker-registry": _version(["docker-registry", "--version"]),
         "commit": _version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
                   + (" (with uncommitted changes)" if dirty else ""),
+        # The checkout may carry benchmark commits on top: name the code measured too.
+        "src commit": _version(["git", "-C", str(ROOT), "log", "-1", "--format=%h", "--", "src", "transports"]),
         "storage": scratch,
         "peak RSS": rss_method(),
     }
@@ -318,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(document, indent=2) + "\n")
     if verdicts:
-        print(f"\n== targets: commit {about['commit']}, medians of {args.repeat} runs, "
+        print(f"\n== targets: commit {about['commit']} (src/ and transports/ as of "
+              f"{about['src commit']}), medians of {args.repeat} runs, "
               f"{scratch_kind}, load average {about['load average at the end']} ==")
         print(scenarios.verdicts_markdown(verdicts))
     print(f"\n{sum(v.met is True for v in verdicts)} of {sum(v.met is not None for v in verdicts)} targets met; "
