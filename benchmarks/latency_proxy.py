@@ -102,6 +102,7 @@ class LatencyProxy:
         self._thread: threading.Thread | None = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
+        self.accepted = 0  # connections accepted so far
         self._error: BaseException | None = None
 
     async def _main(self) -> None:
@@ -110,6 +111,7 @@ class LatencyProxy:
         connections: set[asyncio.Task[None]] = set()
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.accepted += 1
             task = asyncio.current_task()
             assert task is not None
             connections.add(task)

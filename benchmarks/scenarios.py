@@ -87,6 +87,7 @@ class Case:
     stdout: Path | None = None
     note: str = ""
     samples: list[Sample] = field(default_factory=list)
+    counts: dict[str, list[int]] = field(default_factory=dict)  # e.g. requests the registry saw, per run
     error: str | None = None
 
     @property
@@ -104,22 +105,39 @@ class Case:
             "seconds": [round(s.seconds, 4) for s in self.samples],
             "rss_mib": [None if s.rss_mib is None else round(s.rss_mib, 1) for s in self.samples],
             "median_seconds": _round(self.seconds, 4), "median_rss_mib": _round(self.rss, 1),
+            "counts": self.counts,
         }
+
+    def counted(self) -> str:
+        """Median of each count that is not zero, e.g. ``requests 23, connections 1``."""
+        medians = {name: statistics.median(values) for name, values in self.counts.items() if values}
+        return ", ".join(f"{name} {value:g}" for name, value in medians.items() if value)
 
 
 def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def run_round_robin(cases: Sequence[Case], runs: int) -> None:
-    """Run i of every case, then run i+1 of every case...; a case that fails stops repeating."""
+Counter = Callable[[], int]
+
+
+def run_round_robin(cases: Sequence[Case], runs: int, counters: dict[str, Counter] | None = None) -> None:
+    """Run i of every case, then run i+1 of every case...; a case that fails stops repeating.
+
+    ``counters`` are running totals (requests in a registry's access log, connections a
+    proxy accepted), read before and after each run: a case records what its run added.
+    """
+    counters = counters or {}
     for i in range(runs):
         for case in cases:
             if case.error is not None:
                 continue
             try:
                 argv = case.prepare(i)
+                before = {name: count() for name, count in counters.items()}
                 sample = run_measured(argv, env=case.env, stdout_path=case.stdout)
+                for name, count in counters.items():
+                    case.counts.setdefault(name, []).append(count() - before[name])
                 case.finish(i)
                 case.samples.append(sample)
             except Exception as exc:  # reported in the table; the other cases go on
@@ -229,6 +247,13 @@ class Bed:
         if self._source is None:
             self._source = self.start_registry("source")
         return self._source
+
+    def source_requests(self) -> int:
+        """Requests the source registry has answered so far (its access log, the bed's own left out)."""
+        return len(self.source.access_log_lines())
+
+    def counters(self) -> dict[str, Counter]:
+        return {"requests": self.source_requests}
 
     def image(self, key: str, layer_sizes: Sequence[int], *, keep_files: bool = False) -> SeededImage:
         """An image ``bench/KEY:latest`` on the source registry with layers of random bytes."""
@@ -354,7 +379,7 @@ def scenario_blob(bed: Bed, runs: int) -> Outcome:
     cases = [ours, curl, ours_null, curl_null]
     if _missing("curl"):
         cases = [ours, _unavailable("curl -o", "curl not installed"), ours_null]
-    run_round_robin(cases, runs)
+    run_round_robin(cases, runs, bed.counters())
     title = "1 GiB blob to a file, verified"
     verdicts = [ratio_verdict(title, ours, cases[1], 1.0), rss_verdict(title, ours, 40)]
     if len(cases) == 4:
@@ -397,7 +422,7 @@ def _check_total(directory: Path, image: SeededImage) -> None:
 def scenario_pull(bed: Bed, runs: int) -> Outcome:
     image = bed.image("layers20", [20 * MiB] * LAYERS)
     cases = _pull_cases(bed, image, bed.source.host, bed.source.url, "local")
-    run_round_robin(cases, runs)
+    run_round_robin(cases, runs, bed.counters())
     ours, curl, skopeo = cases
     title = f"{LAYERS} x 20 MiB image to an OCI layout"
     verdicts = [ratio_verdict(title, ours, curl, 1.3), ratio_verdict(title, ours, skopeo, 0.5),
@@ -411,7 +436,7 @@ def scenario_latency(bed: Bed, runs: int) -> Outcome:
         host = f"127.0.0.1:{proxy.port}"
         cases = _pull_cases(bed, image, host, f"http://{host}", "far")
         cases[1].name = "serial keep-alive curl"
-        run_round_robin(cases, runs)
+        run_round_robin(cases, runs, {**bed.counters(), "connections": lambda: proxy.accepted})
     ours, curl, skopeo = cases
     title = f"{LAYERS} x 1 MiB image, {2 * LATENCY_ONE_WAY * 1000:.0f} ms round trip"
     verdicts = [ratio_verdict(title, ours, curl, 0.5), ratio_verdict(title, ours, skopeo, 0.7)]
@@ -447,7 +472,7 @@ def scenario_copy(bed: Bed, runs: int) -> Outcome:
         "--src-tls-verify=false", "--dest-tls-verify=false", f"docker://{src}", f"docker://{host}/bench/copy:latest")),
         finish("skopeo"), note="docker:// docker://, fresh destination registry each run")
     cases = [ours, skopeo if not _missing("skopeo") else _unavailable(skopeo.name, "skopeo not installed")]
-    run_round_robin(cases, runs)
+    run_round_robin(cases, runs, bed.counters())
     title = f"copy the {LAYERS} x 20 MiB image between two registries"
     return Outcome("copy", title, cases, [ratio_verdict(title, ours, cases[1], 0.7)])
 
@@ -558,7 +583,7 @@ def scenario_tags(bed: Bed, runs: int) -> Outcome:
     help_case = Case("ocireg --help", lambda i: [sys.executable, "-m", "ocireg", "--help"], env=bed.env())
     floor = Case("python -c pass", lambda i: [sys.executable, "-c", "pass"], note="the interpreter alone")
     cases = [ours, peer, help_case, floor]
-    run_round_robin(cases, runs)
+    run_round_robin(cases, runs, bed.counters())
     title = f"list {TAGS:,} tags with the CLI"
     verdicts = [ratio_verdict(title, ours, peer, 1.0)]
     if help_case.seconds is None:
@@ -608,7 +633,7 @@ def scenario_transports(bed: Bed, runs: int) -> Outcome:
                                                          image.repo, digest, str(fresh_path(path))],
                           lambda i: _then_remove(lambda: _file_size_is(path, size), path), env=bed.env(),
                           note="Registry(transport=ocireg.HTTPClientTransport()).blob(); the CLI has no choice for it"))
-    run_round_robin(cases, runs)
+    run_round_robin(cases, runs, bed.counters())
     title = "transports, 1 GiB blob to a file"
     by_name = {c.name: c for c in cases}
     verdicts = []
@@ -636,7 +661,7 @@ def scenario_rss(bed: Bed, runs: int) -> Outcome:
         cases.append(Case(label, lambda i, p=path, im=image: ocireg_command("pull", bed.ref(im), str(fresh_path(p))),
                           lambda i, p=path, im=image: _then_remove(lambda: check_layout(p, im), p),
                           env=bed.env()))
-    run_round_robin(cases, runs)
+    run_round_robin(cases, runs, bed.counters())
     big_case, small_case = cases
     title = "memory against size: peak RSS, pull 1 GiB vs 10 MiB"
     if big_case.rss is None or small_case.rss is None:
@@ -666,13 +691,16 @@ RUNNERS: dict[str, Callable[[Bed, int], Outcome]] = {
 
 def cases_table(outcome: Outcome) -> str:
     rows = [("case", "median", "min .. max", "peak RSS", "n", "note")]
+    # Requests (and connections) the registry saw per run go in the note.
     for case in outcome.cases:
         if case.samples:
             times = [s.seconds for s in case.samples]
             spread = f"{secs(min(times))} .. {secs(max(times))}"
         else:
             spread = ""
-        note = case.note if case.error is None else f"{case.note} [error: {case.error}]".strip()
+        note = "; ".join(part for part in (case.counted(), case.note) if part)
+        if case.error is not None:
+            note = f"{note} [error: {case.error}]".strip()
         rows.append((case.name, secs(case.seconds), spread, mib(case.rss), str(len(case.samples)), note))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = []
