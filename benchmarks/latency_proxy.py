@@ -3,9 +3,11 @@
 Every chunk read from one side is written to the other side ``delay`` seconds after it
 arrived, in order, so a request/response exchange costs two delays (one round trip)
 while bandwidth stays that of loopback: latency alone, not a slow link.  Opening a
-connection costs a round trip too: the client's connection is accepted at once, but
-nothing it sends reaches the registry before ``delay``, and nothing comes back before
-another ``delay``.
+connection costs its round trip too, as TCP's handshake does across a network: the
+kernel accepts the client's connection at once, so the proxy holds what the client
+sends first until a round trip after the accept has passed (the moment a far client
+could have sent it) plus the one-way delay.  A client that opens a connection per
+request pays for it, one that reuses its connections does not.
 
 As a module (the benchmarks)::
 
@@ -31,8 +33,11 @@ READ_SIZE = 256 * 1024
 QUEUE_CHUNKS = 64
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
-    """Copy reader to writer, each chunk ``delay`` after it was read; EOF travels delayed too."""
+async def _pump(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float, not_before: float = 0.0
+) -> None:
+    """Copy reader to writer, each chunk ``delay`` after it was read and never before the
+    loop time ``not_before``; EOF travels delayed too."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue(QUEUE_CHUNKS)
 
@@ -53,7 +58,8 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dela
     try:
         while True:
             data = await reader.read(READ_SIZE)
-            await queue.put((loop.time() + delay, data))
+            # Deadlines only grow (max of two growing values): the order of chunks holds.
+            await queue.put((max(loop.time() + delay, not_before), data))
             if not data:
                 break
         await delivering
@@ -69,6 +75,8 @@ async def _serve_connection(
     upstream: tuple[str, int],
     delay: float,
 ) -> None:
+    # The handshake's round trip, then the first bytes' way there (see the module's doc).
+    not_before = asyncio.get_running_loop().time() + 3 * delay
     try:
         up_reader, up_writer = await asyncio.open_connection(*upstream)
     except OSError:
@@ -78,7 +86,7 @@ async def _serve_connection(
         # Either direction failing ends the connection (the task group cancels the other):
         # a reset is forwarded as a close.
         async with asyncio.TaskGroup() as group:
-            group.create_task(_pump(client_reader, up_writer, delay))
+            group.create_task(_pump(client_reader, up_writer, delay, not_before))
             group.create_task(_pump(up_reader, client_writer, delay))
     except* (ConnectionError, OSError):
         pass
