@@ -91,11 +91,17 @@ def run(bed: Bed, out_dir: Path) -> dict[str, Any]:
     layers = bed.image("layers20", [20 << 20] * 20)
     work = bed.scratch / "profile"
     work.mkdir(exist_ok=True)
+
+    def blob_written() -> None:
+        fresh_path(work / "blob")
+
+    def layout_written() -> None:
+        check_layout(work / "pull", layers)
+        fresh_path(work / "pull")
+
     subjects: dict[str, tuple[list[str], Callable[[], None]]] = {
-        "blob": (["blob", f"{bed.source.host}/{big.repo}@{digest}", "-o", str(work / "blob")],
-                 lambda: fresh_path(work / "blob")),
-        "pull": (["pull", bed.ref(layers), str(work / "pull")],
-                 lambda: (check_layout(work / "pull", layers), fresh_path(work / "pull"))[-1]),
+        "blob": (["blob", f"{bed.source.host}/{big.repo}@{digest}", "-o", str(work / "blob")], blob_written),
+        "pull": (["pull", bed.ref(layers), str(work / "pull")], layout_written),
     }
     spy = py_spy()
     report: dict[str, Any] = {"py-spy": spy or "not installed", "files": {}, "summaries": {}}

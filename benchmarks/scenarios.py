@@ -322,6 +322,20 @@ def _then_remove(check: Callable[[], None], *paths: Path) -> None:
             fresh_path(path)
 
 
+def _to_file(name: str, argv_head: list[str], path: Path, size: int, env: dict[str, str] | None,
+             note: str = "") -> Case:
+    """``argv_head PATH``: a command that writes a ``size``-byte file, checked and removed after each run."""
+    return Case(name, lambda i: [*argv_head, str(fresh_path(path))],
+                lambda i: _then_remove(lambda: _file_size_is(path, size), path), env=env, note=note)
+
+
+def _pull_to_layout(name: str, bed: Bed, ref: str, image: SeededImage, path: Path) -> Case:
+    """``ocireg pull REF PATH``, the layout checked and removed after each run."""
+    return Case(name, lambda i: ocireg_command("pull", ref, str(fresh_path(path))),
+                lambda i: _then_remove(lambda: check_layout(path, image), path), env=bed.env(),
+                note="verified, OCI layout")
+
+
 def _curl_fetch_all(image: SeededImage, base: str, out: Path) -> list[str]:
     """One curl, one connection: manifest, config and layers, each to its own file."""
     argv = ["curl", "-sS", "--fail", "-H", f"Accept: {OCI_MANIFEST}",
@@ -368,12 +382,11 @@ def scenario_blob(bed: Bed, runs: int) -> Outcome:
     url = bed.blob_url(image, digest)
     out = bed.scratch / "blob-out"
     out.mkdir(exist_ok=True)
-    ours = Case("ocireg blob -o", lambda i: ocireg_command("blob", ref, "-o", str(fresh_path(out / "o.blob"))),
-                lambda i: _then_remove(lambda: _file_size_is(out / "o.blob", size), out / "o.blob"),
-                env=bed.env(), note="sha256 verified, atomic write")
-    curl = Case("curl -o", lambda i: ["curl", "-sS", "--fail", "-o", str(fresh_path(out / "c.blob")), url],
-                lambda i: _then_remove(lambda: _file_size_is(out / "c.blob", size), out / "c.blob"),
-                note="verifies nothing")
+    ours = _to_file("ocireg blob -o", ocireg_command("blob", ref, "-o"), out / "o.blob", size, bed.env(),
+                    note="sha256 verified, atomic write")
+    # curl takes the URL first so that the output path can come last, as _to_file adds it.
+    curl = _to_file("curl -o", ["curl", "-sS", "--fail", url, "-o"], out / "c.blob", size, None,
+                    note="verifies nothing")
     ours_null = Case("ocireg blob > /dev/null", lambda i: ocireg_command("blob", ref), env=bed.env())
     curl_null = Case("curl -o /dev/null", lambda i: ["curl", "-sS", "--fail", "-o", "/dev/null", url])
     cases = [ours, curl, ours_null, curl_null]
@@ -391,9 +404,7 @@ def _pull_cases(bed: Bed, image: SeededImage, host: str, base: str, tag: str) ->
     out = bed.scratch / f"pull-{tag}"
     out.mkdir(exist_ok=True)
     ref = f"{host}/{image.repo}:{image.tag}"
-    ours = Case("ocireg pull", lambda i: ocireg_command("pull", ref, str(fresh_path(out / "ocireg"))),
-                lambda i: _then_remove(lambda: check_layout(out / "ocireg", image), out / "ocireg"),
-                env=bed.env(), note="verified, OCI layout")
+    ours = _pull_to_layout("ocireg pull", bed, ref, image, out / "ocireg")
 
     def curl_prepare(i: int) -> list[str]:
         fresh_path(out / "curl").mkdir()
@@ -623,16 +634,14 @@ def scenario_transports(bed: Bed, runs: int) -> Outcome:
     cases = []
     choices = cli_transports(bed)
     for name in choices:
-        path = out / f"{name}.blob"
-        cases.append(Case(name, lambda i, n=name, p=path: ocireg_command("--transport", n, "blob", ref, "-o", str(fresh_path(p))),
-                          lambda i, p=path: _then_remove(lambda: _file_size_is(p, size), p), env=bed.env(),
-                          note="ocireg --transport NAME blob -o"))
+        cases.append(_to_file(name, ocireg_command("--transport", name, "blob", ref, "-o"), out / f"{name}.blob",
+                              size, bed.env(), note="ocireg --transport NAME blob -o"))
     if not any(c in ("stdlib", "http.client", "httpclient") for c in choices) and _library_has(bed, "HTTPClientTransport"):
-        path = out / "stdlib.blob"
-        cases.append(Case("stdlib (library)", lambda i: [sys.executable, "-c", _STDLIB_BLOB, bed.source.url,
-                                                         image.repo, digest, str(fresh_path(path))],
-                          lambda i: _then_remove(lambda: _file_size_is(path, size), path), env=bed.env(),
-                          note="Registry(transport=ocireg.HTTPClientTransport()).blob(); the CLI has no choice for it"))
+        cases.append(_to_file("stdlib (library)",
+                              [sys.executable, "-c", _STDLIB_BLOB, bed.source.url, image.repo, digest],
+                              out / "stdlib.blob", size, bed.env(),
+                              note="Registry(transport=ocireg.HTTPClientTransport()).blob(); "
+                                   "the CLI has no choice for it"))
     run_round_robin(cases, runs, bed.counters())
     title = "transports, 1 GiB blob to a file"
     by_name = {c.name: c for c in cases}
@@ -656,11 +665,8 @@ def scenario_rss(bed: Bed, runs: int) -> Outcome:
     out = bed.scratch / "rss"
     out.mkdir(exist_ok=True)
     cases = []
-    for label, image in (("ocireg pull 1 GiB", big), ("ocireg pull 10 MiB", small)):
-        path = out / label.rsplit(" ", 2)[-2]
-        cases.append(Case(label, lambda i, p=path, im=image: ocireg_command("pull", bed.ref(im), str(fresh_path(p))),
-                          lambda i, p=path, im=image: _then_remove(lambda: check_layout(p, im), p),
-                          env=bed.env()))
+    for label, image, path in (("ocireg pull 1 GiB", big, out / "big"), ("ocireg pull 10 MiB", small, out / "ten")):
+        cases.append(_pull_to_layout(label, bed, bed.ref(image), image, path))
     run_round_robin(cases, runs, bed.counters())
     big_case, small_case = cases
     title = "memory against size: peak RSS, pull 1 GiB vs 10 MiB"
