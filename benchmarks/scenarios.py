@@ -31,6 +31,7 @@ take each push and copy, so no run finds its blobs already there.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import importlib.util
 import json
 import os
@@ -39,6 +40,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -445,13 +447,33 @@ def scenario_latency(bed: Bed, runs: int) -> Outcome:
     image = bed.image("layers20x1", [MiB] * LAYERS)
     with LatencyProxy(("127.0.0.1", bed.source.port), LATENCY_ONE_WAY) as proxy:
         host = f"127.0.0.1:{proxy.port}"
+        first, again = round_trips(host)
+        if again < 2 * LATENCY_ONE_WAY or first < 4 * LATENCY_ONE_WAY:
+            raise RuntimeError(f"the latency proxy adds too little: {secs(first)} for a request on a new "
+                               f"connection, {secs(again)} on the same connection")
         cases = _pull_cases(bed, image, host, f"http://{host}", "far")
         cases[1].name = "serial keep-alive curl"
         run_round_robin(cases, runs, {**bed.counters(), "connections": lambda: proxy.accepted})
     ours, curl, skopeo = cases
     title = f"{LAYERS} x 1 MiB image, {2 * LATENCY_ONE_WAY * 1000:.0f} ms round trip"
     verdicts = [ratio_verdict(title, ours, curl, 0.5), ratio_verdict(title, ours, skopeo, 0.7)]
-    return Outcome("latency", title, cases, verdicts)
+    measured = f" (measured: {secs(first)} for /v2/ on a new connection, {secs(again)} on the same one)"
+    return Outcome("latency", title + measured, cases, verdicts)
+
+
+def round_trips(host: str) -> tuple[float, float]:
+    """Seconds for ``GET /v2/`` on a new connection, then again on the same connection."""
+    conn = http.client.HTTPConnection(host, timeout=30)
+    try:
+        times = []
+        for _ in range(2):
+            start = time.perf_counter()
+            conn.request("GET", "/v2/")
+            conn.getresponse().read()
+            times.append(time.perf_counter() - start)
+        return times[0], times[1]
+    finally:
+        conn.close()
 
 
 def scenario_copy(bed: Bed, runs: int) -> Outcome:
