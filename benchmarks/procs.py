@@ -26,13 +26,17 @@ from pathlib import Path
 from common import ROOT
 
 GNU_TIME = "/usr/bin/time"
-# The fallback launcher: runs argv, writes its children's ru_maxrss (KiB) to the file argv[1].
+# The fallback launcher: runs argv, writes its children's ru_maxrss (KiB) and CPU seconds
+# to the file argv[1].
 _LAUNCHER = (
     "import resource, subprocess, sys\n"
     "code = subprocess.run(sys.argv[2:]).returncode\n"
-    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+    "use = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "open(sys.argv[1], 'w').write(f'{use.ru_maxrss} {use.ru_utime} {use.ru_stime}')\n"
     "sys.exit(code)\n"
 )
+# GNU time: peak RSS (KiB), user and system CPU seconds, as the launcher writes them.
+_GNU_FORMAT = "%M %U %S"
 
 
 def rss_method() -> str:
@@ -53,10 +57,27 @@ def _has_gnu_time() -> bool:
     return done.returncode == 0 and done.stderr.strip().isdigit()
 
 
+def _usage(text: str) -> tuple[float | None, float | None]:
+    """(peak RSS MiB, CPU seconds) from the last line GNU time or the launcher wrote."""
+    lines = text.strip().splitlines()
+    try:
+        rss_kib, user, system = lines[-1].split()
+        return int(rss_kib) / 1024, float(user) + float(system)
+    except (IndexError, ValueError):
+        return None, None
+
+
 @dataclass(frozen=True)
 class Sample:
+    """One run: wall seconds, peak RSS, and CPU seconds (user + system) of the process tree.
+
+    CPU time says what a run costs whatever else the machine is doing; wall time, what
+    a user waits, grows with the load of a shared machine.
+    """
+
     seconds: float
     rss_mib: float | None
+    cpu_seconds: float | None = None
 
 
 class CommandFailed(RuntimeError):
@@ -110,7 +131,7 @@ def run_measured(
         rss_file = Path(handle.name)
     try:
         if _has_gnu_time():
-            full = [GNU_TIME, "-f", "%M", "-o", str(rss_file), *argv]
+            full = [GNU_TIME, "-f", _GNU_FORMAT, "-o", str(rss_file), *argv]
         else:
             full = [sys.executable, "-S", "-c", _LAUNCHER, str(rss_file), *argv]
         out = stdout_path.open("wb") if stdout_path is not None else subprocess.DEVNULL
@@ -133,9 +154,7 @@ def run_measured(
             text = err.decode(errors="replace").strip().splitlines()
             tail = " | ".join(line for line in text[-3:] if not line.startswith("Command exited"))
             raise CommandFailed(f"{Path(argv[0]).name} exited {proc.returncode}: {tail[:300]}")
-        rss_text = rss_file.read_text().strip().splitlines()
-        rss = int(rss_text[-1]) / 1024 if rss_text and rss_text[-1].isdigit() else None
-        return Sample(seconds, rss)
+        return Sample(seconds, *_usage(rss_file.read_text()))
     finally:
         rss_file.unlink(missing_ok=True)
 

@@ -101,12 +101,19 @@ class Case:
         values = [s.rss_mib for s in self.samples if s.rss_mib is not None]
         return statistics.median(values) if values else None
 
+    @property
+    def cpu(self) -> float | None:
+        values = [s.cpu_seconds for s in self.samples if s.cpu_seconds is not None]
+        return statistics.median(values) if values else None
+
     def as_json(self) -> dict[str, Any]:
         return {
             "case": self.name, "note": self.note, "error": self.error,
             "seconds": [round(s.seconds, 4) for s in self.samples],
             "rss_mib": [None if s.rss_mib is None else round(s.rss_mib, 1) for s in self.samples],
+            "cpu_seconds": [None if s.cpu_seconds is None else round(s.cpu_seconds, 3) for s in self.samples],
             "median_seconds": _round(self.seconds, 4), "median_rss_mib": _round(self.rss, 1),
+            "median_cpu_seconds": _round(self.cpu, 3),
             "counts": self.counts,
         }
 
@@ -718,7 +725,7 @@ RUNNERS: dict[str, Callable[[Bed, int], Outcome]] = {
 
 
 def cases_table(outcome: Outcome) -> str:
-    rows = [("case", "median", "min .. max", "peak RSS", "n", "note")]
+    rows = [("case", "median", "min .. max", "CPU", "peak RSS", "n", "note")]
     # Requests (and connections) the registry saw per run go in the note.
     for case in outcome.cases:
         if case.samples:
@@ -729,11 +736,12 @@ def cases_table(outcome: Outcome) -> str:
         note = "; ".join(part for part in (case.counted(), case.note) if part)
         if case.error is not None:
             note = f"{note} [error: {case.error}]".strip()
-        rows.append((case.name, secs(case.seconds), spread, mib(case.rss), str(len(case.samples)), note))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        rows.append((case.name, secs(case.seconds), spread, secs(case.cpu), mib(case.rss),
+                     str(len(case.samples)), note))
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
     lines = []
     for n, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [row[i].rjust(widths[i]) for i in (1, 2, 3, 4)] + [row[5]]
+        cells = [row[0].ljust(widths[0])] + [row[i].rjust(widths[i]) for i in (1, 2, 3, 4, 5)] + [row[6]]
         lines.append("  ".join(cells).rstrip())
         if n == 0:
             lines.append("-" * len(lines[0]))
