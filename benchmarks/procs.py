@@ -1,8 +1,9 @@
-"""Whole-process measurements: wall time and peak RSS of one command, ocireg or a peer.
+"""Whole-process measurements: wall time, CPU time and peak RSS of one command.
 
 Every command, ocireg's and the baselines', runs the same way: a fresh process, timed
-from the parent around the whole run (start-up included), its peak resident set read
-from the kernel's ``ru_maxrss``.  With GNU time (``/usr/bin/time``, Debian package
+from the parent around the whole run (start-up included), its peak resident set
+(``ru_maxrss``) and CPU time (user + system; the registry's own is not counted) read
+from the kernel's rusage.  With GNU time (``/usr/bin/time``, Debian package
 ``time``) the measured program is forked by that small C program; without it, by a
 small ``python -S`` launcher that reports ``getrusage(RUSAGE_CHILDREN)``.  Either way
 the parent of the measured program is small: Linux carries the forking process's peak
