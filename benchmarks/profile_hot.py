@@ -1,4 +1,4 @@
-"""Where ocireg's time goes: profiles of the blob and pull scenarios' commands.
+"""Where ocireg's time goes: profiles of the blob and pull scenarios' commands, and start-up.
 
 Two views of one command each, in fresh processes, as the scenarios run them:
 
@@ -6,7 +6,9 @@ Two views of one command each, in fresh processes, as the scenarios run them:
   socket and the disk included (``--idle``), summarised as the functions the samples
   end in (self) and the ocireg functions they pass through (inclusive);
 - cProfile: call counts and own time per function, which show how often each byte is
-  hashed, copied or written (``sha256.update``, ``write``, ``readinto`` per chunk).
+  hashed, copied or written (``sha256.update``, ``write``, ``readinto`` per chunk);
+
+and the imports of ``ocireg --help`` (``python -X importtime``): where start-up goes.
 
 The raw profiles (collapsed stacks, pstats) stay in ``--profile-dir``; the summaries
 are printed and kept in the JSON results.
@@ -19,6 +21,7 @@ import io
 import os
 import pstats
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -83,6 +86,24 @@ def pstats_summary(path: Path, top: int = TOP) -> list[str]:
     return head + [line.rstrip() for line in lines[start:] if line.strip()]
 
 
+def import_summary(stderr: str, top: int = TOP) -> list[str]:
+    """From ``python -X importtime``: the modules that cost the most, cumulative, self included."""
+    rows = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        own, cumulative, raw = line[len("import time:"):].split("|")
+        name = raw.lstrip()
+        depth = (len(raw) - len(name) - 1) // 2  # one space after the bar, two more per level
+        rows.append((int(cumulative), int(own), depth, name.rstrip()))
+    total = sum(cumulative for cumulative, _, depth, _ in rows if depth == 0)
+    lines = [f"imports: {total / 1000:.0f} ms in all (top-level modules, cumulative)"]
+    # Top-level imports and their direct children: where the start-up goes, not every leaf.
+    shown = sorted((r for r in rows if r[2] <= 1), reverse=True)[:top]
+    lines += [f"  {cumulative / 1000:6.1f} ms  {'  ' * depth}{name}" for cumulative, _, depth, name in shown]
+    return lines
+
+
 def run(bed: Bed, out_dir: Path) -> dict[str, Any]:
     """Profile the blob (1 GiB to a file) and pull (20 x 20 MiB to a layout) commands."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -120,4 +141,8 @@ def run(bed: Bed, out_dir: Path) -> dict[str, Any]:
         after()
         report["files"][f"{name} cProfile"] = str(prof)
         report["summaries"][f"{name} cProfile"] = pstats_summary(prof)
+    # Start-up: what `ocireg --help` imports, and for how long (one run: an outline, not a figure).
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "ocireg", "--help"], capture_output=True,
+                          text=True, env=bed.env(), timeout=120, check=True)
+    report["summaries"]["ocireg --help imports"] = import_summary(done.stderr)
     return report
