@@ -73,18 +73,19 @@ LATENCY_ONE_WAY = 0.025
 # --- cases: one command, measured run after run ----------------------------------------------
 
 
-def _nothing(run: int) -> None:
+def _nothing(run: int) -> dict[str, int] | None:
     return None
 
 
 @dataclass
 class Case:
     """One command of a scenario.  ``prepare(i)`` (untimed) returns run i's argv;
-    ``finish(i)`` (untimed) checks what it produced and removes it."""
+    ``finish(i)`` (untimed) checks what it produced, removes it, and may return counts
+    of the run to keep (the requests a destination registry answered)."""
 
     name: str
     prepare: Callable[[int], list[str]]
-    finish: Callable[[int], None] = _nothing
+    finish: Callable[[int], dict[str, int] | None] = _nothing
     env: dict[str, str] | None = None
     stdout: Path | None = None
     note: str = ""
@@ -147,7 +148,8 @@ def run_round_robin(cases: Sequence[Case], runs: int, counters: dict[str, Counte
                 sample = run_measured(argv, env=case.env, stdout_path=case.stdout)
                 for name, count in counters.items():
                     case.counts.setdefault(name, []).append(count() - before[name])
-                case.finish(i)
+                for name, value in (case.finish(i) or {}).items():
+                    case.counts.setdefault(name, []).append(value)
                 case.samples.append(sample)
             except Exception as exc:  # reported in the table; the other cases go on
                 case.error = f"{type(exc).__name__}: {exc}"[:400]
@@ -494,27 +496,35 @@ def scenario_copy(bed: Bed, runs: int) -> Outcome:
             return make(dests[label].host)
         return run
 
-    def finish(label: str) -> Callable[[int], None]:
-        def run(i: int) -> None:
-            dest = dests.pop(label)
-            try:
-                status = request_status("HEAD", f"{dest.url}/v2/bench/copy/manifests/latest",
-                                        {"Accept": OCI_MANIFEST})
-                if status != 200:
-                    raise RuntimeError(f"the copied manifest answers {status}")
-            finally:
-                bed.discard(dest)
-        return run
-
     ours = Case("ocireg copy", prepare("ocireg", lambda host: ocireg_command("copy", src, f"{host}/bench/copy:latest")),
-                finish("ocireg"), env=bed.env(), note="fresh destination registry each run")
+                _landed(bed, dests, "ocireg", "bench/copy/manifests/latest"), env=bed.env(),
+                note="fresh destination registry each run")
     skopeo = Case("skopeo copy", prepare("skopeo", lambda host: _skopeo(
         "--src-tls-verify=false", "--dest-tls-verify=false", f"docker://{src}", f"docker://{host}/bench/copy:latest")),
-        finish("skopeo"), note="docker:// docker://, fresh destination registry each run")
+        _landed(bed, dests, "skopeo", "bench/copy/manifests/latest"),
+        note="docker:// docker://, fresh destination registry each run")
     cases = [ours, skopeo if not _missing("skopeo") else _unavailable(skopeo.name, "skopeo not installed")]
     run_round_robin(cases, runs, bed.counters())
     title = f"copy the {LAYERS} x 20 MiB image between two registries"
     return Outcome("copy", title, cases, [ratio_verdict(title, ours, cases[1], 0.7)])
+
+
+def _landed(bed: Bed, dests: dict[str, Any], label: str, path: str) -> Callable[[int], dict[str, int]]:
+    """After a push or copy to the fresh registry ``dests[label]``: check that ``/v2/PATH``
+    answers 200, count the requests the registry answered, and stop and remove it."""
+
+    def finish(i: int) -> dict[str, int]:
+        dest = dests.pop(label)
+        try:
+            answered = len(dest.access_log_lines())
+            status = request_status("HEAD", f"{dest.url}/v2/{path}", {"Accept": OCI_MANIFEST})
+            if status != 200:
+                raise RuntimeError(f"{path} answers {status} after the run")
+            return {"destination requests": answered}
+        finally:
+            bed.discard(dest)
+
+    return finish
 
 
 def write_layout(directory: Path, image: SeededImage, layers: list[tuple[Path, str]]) -> None:
@@ -565,21 +575,10 @@ def scenario_push(bed: Bed, runs: int) -> Outcome:
         return ["curl", "-sS", "--fail", "-T", str(blob_path), "-H", "Content-Type: application/octet-stream",
                 "-o", "/dev/null", location]
 
-    def finish(label: str, path: str) -> Callable[[int], None]:
-        def run(i: int) -> None:
-            dest = dests.pop(label)
-            try:
-                status = request_status("HEAD", f"{dest.url}/v2/bench/push/{path}", {"Accept": OCI_MANIFEST})
-                if status != 200:
-                    raise RuntimeError(f"{path} answers {status} after the push")
-            finally:
-                bed.discard(dest)
-        return run
-
-    ours = Case("ocireg push", ours_prepare, finish("ocireg", "manifests/latest"), env=bed.env(),
-                note="layer, config, manifest; fresh registry each run")
-    curl = Case("curl -T", curl_prepare, finish("curl", f"blobs/{digest}"),
-                note="the layer as one PUT; fresh registry each run")
+    ours = Case("ocireg push", ours_prepare, _landed(bed, dests, "ocireg", "bench/push/manifests/latest"),
+                env=bed.env(), note="layer, config, manifest; fresh registry each run")
+    curl = Case("curl -T", curl_prepare, _landed(bed, dests, "curl", f"bench/push/blobs/{digest}"),
+                note="the layer as one PUT (the POST before it is counted, not timed); fresh registry each run")
     cases = [ours, curl if not _missing("curl") else _unavailable(curl.name, "curl not installed")]
     run_round_robin(cases, runs)
     title = "push a 1 GiB image from a layout"
