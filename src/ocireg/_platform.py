@@ -153,9 +153,10 @@ def _version_key(version: str | None) -> tuple[int, ...]:
     return tuple(int(p) if p.isdigit() and len(p) <= 9 else -1 for p in version.split("."))
 
 
-def _rank(host: Platform, vector: list[tuple[str, str | None]], have: Platform) -> (
-    tuple[int, int, tuple[int, ...]] | None
-):
+_Rank = tuple[int, int, tuple[int, ...]]  # (-place in the vector, features, os.version)
+
+
+def _rank(host: Platform, vector: list[tuple[str, str | None]], have: Platform) -> _Rank | None:
     """The rank of ``have`` on a normalised ``host`` (higher is better); None if it cannot run."""
     have = normalize(have)
     if have.os != host.os:
@@ -169,7 +170,7 @@ def _rank(host: Platform, vector: list[tuple[str, str | None]], have: Platform) 
         required.discard("win32k")
     if not required <= set(host.os_features):
         return None
-    newest = ()
+    newest: tuple[int, ...] = ()
     if host.os == "windows":
         host_build = _windows_build(host.os_version)
         if host_build is not None and have.os_version is not None:
@@ -201,7 +202,7 @@ def select(manifests: Sequence[Descriptor], want: Platform) -> Descriptor:
     host = normalize(want)
     vector = _vector(host)
     best: Descriptor | None = None
-    best_rank: tuple[int, int, tuple[int, ...]] | None = None
+    best_rank: _Rank | None = None
     for desc in manifests:
         if desc.platform is None:
             continue
