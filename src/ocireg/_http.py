@@ -108,7 +108,15 @@ _SECRET_QUERY = re.compile(r"sig|signature|token|credential|secret|key|auth|pass
 
 def is_loopback_netloc(netloc: str) -> bool:
     """:func:`is_loopback_host` for ``host[:port]`` (``[::1]:5000`` included)."""
-    return is_loopback_host(urllib.parse.urlsplit(f"//{netloc}").hostname or "")
+    try:
+        return is_loopback_host(urllib.parse.urlsplit(f"//{netloc}").hostname or "")
+    except ValueError:  # an unbalanced "[": not a host at all, so not loopback
+        return False
+
+
+# Userinfo urlsplit does not see as such, in text that is not quite a URL:
+# "user:pw@host" (read as scheme "user"), "https:/user:pw@host", "//user:pw@host".
+_LOOSE_USERINFO = re.compile(r"^(/*)[^/?#]*@|^([A-Za-z][A-Za-z0-9+.-]*:/*)[^/?#]*@")
 
 
 def redact_url(url: str) -> str:
@@ -116,8 +124,13 @@ def redact_url(url: str) -> str:
 
     Safe in an error message or a log line: a blob redirect to object storage
     carries its authorisation in the query (``X-Amz-Signature``, ``sig``, ...).
+    Text that is not a well-formed URL is redacted too, never raised on.
     """
-    parts = urllib.parse.urlsplit(url)
+    url = _LOOSE_USERINFO.sub(lambda m: m.group(1) or m.group(2) or "", url, count=1)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # an unbalanced "[": nothing in it is worth showing
+        return "<malformed URL>"
     if "@" in parts.netloc:
         parts = parts._replace(netloc=parts.netloc.rsplit("@", 1)[1])
     if parts.query and _SECRET_QUERY.search(parts.query):
