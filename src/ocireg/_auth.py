@@ -270,15 +270,21 @@ def realm_trusted(registry: Origin, realm: Origin) -> bool:
 
     Yes when the realm is the registry's host, a subdomain of it, or shares its
     parent domain (``registry-1.docker.io`` -> ``auth.docker.io``,
-    ``registry.gitlab.com`` -> ``gitlab.com``), or when both are loopback.  Any
-    other host gets an anonymous token request: the realm is just text in a
-    response header, and a registry (or anyone who can inject one answer) must not
-    be able to have the user's password sent to a host of its choosing.  Public
-    images still work, and a private one fails with :class:`~ocireg.Unauthorized`
-    instead of leaking.
+    ``registry.gitlab.com`` -> ``gitlab.com``).  Any other host gets an anonymous
+    token request: the realm is just text in a response header, and a registry (or
+    anyone who can inject one answer) must not be able to have the user's password
+    sent to a host of its choosing.  Public images still work, and a private one
+    fails with :class:`~ocireg.Unauthorized` instead of leaking.
+
+    An IP literal realm (loopback, private, link-local such as the cloud metadata
+    service, unspecified) qualifies only as the registry's own host, as in
+    go-containerregistry: another loopback address is another service, not the
+    registry.  Unlike go-containerregistry the port may differ: a token server
+    beside the registry on the same host (docker_auth's ``:5001``) is as trusted
+    as the registry, which chooses the realm anyway.
     """
     host, other = registry.host, realm.host
-    if other == host or (registry.is_loopback and realm.is_loopback):
+    if other == host:
         return True
     if _is_ip(host) or _is_ip(other):
         return False
