@@ -50,6 +50,7 @@ from typing import Any
 from ._auth import Credentials
 from ._errors import InvalidArgument, RegistryError
 from ._files import atomic_write
+from ._http import redact_secrets, secret_forms
 from ._reference import validate_registry, validate_repository
 from ._strictjson import parse_json_object
 
@@ -253,16 +254,8 @@ def _entry_credentials(entry: object, where: str) -> Credentials | None:
 
 
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:
-    """One trimmed line of diagnostics with every secret (raw or JSON-escaped) removed."""
-    for secret in secrets:
-        for form in {
-            secret,
-            json.dumps(secret)[1:-1],
-            json.dumps(secret, ensure_ascii=False)[1:-1],
-        }:
-            if form:
-                text = text.replace(form, "***")
-    line = " ".join(text.split())
+    """One trimmed line of diagnostics with every secret (raw or escaped) removed."""
+    line = " ".join(redact_secrets(text, secret_forms(secrets)).split())
     if len(line) > _DIAGNOSTIC_MAX:
         line = line[:_DIAGNOSTIC_MAX] + "..."
     return line

@@ -8,7 +8,10 @@ dict, because a response can carry several ``WWW-Authenticate`` lines.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
+import json
 import re
 import urllib.parse
 from collections.abc import Iterable, Sequence
@@ -117,6 +120,55 @@ def is_loopback_netloc(netloc: str) -> bool:
 # Userinfo urlsplit does not see as such, in text that is not quite a URL:
 # "user:pw@host" (read as scheme "user"), "https:/user:pw@host", "//user:pw@host".
 _LOOSE_USERINFO = re.compile(r"^(/*)[^/?#]*@|^([A-Za-z][A-Za-z0-9+.-]*:/*)[^/?#]*@")
+
+
+REDACTED = "<redacted>"
+
+
+def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
+    """Each secret as it may be echoed back: raw, JSON-escaped, percent-encoded.
+
+    Longest first, so a secret containing another is replaced whole.
+    """
+    forms: set[str] = set()
+    for secret in secrets:
+        if secret:
+            forms.update((
+                secret,
+                json.dumps(secret)[1:-1],
+                json.dumps(secret, ensure_ascii=False)[1:-1],
+                urllib.parse.quote(secret, safe=""),
+            ))  # fmt: skip
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def redact_secrets(text: str, forms: Sequence[str]) -> str:
+    """``text`` with every one of ``forms`` (from :func:`secret_forms`) replaced."""
+    for form in forms:
+        if form in text:
+            text = text.replace(form, REDACTED)
+    return text
+
+
+def authorization_secrets(headers: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+    """What a server might echo of a request's credentials.
+
+    The ``Authorization`` values, their credential part (the Bearer token, the
+    Basic base64), and for Basic the decoded ``user:password`` and the password.
+    """
+    found: list[str] = []
+    for value in header_values(headers, "Authorization"):
+        value = value.strip()
+        scheme, _, credential = value.partition(" ")
+        credential = credential.strip()
+        found += [value, credential]
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(credential, validate=True).decode("utf-8")
+            except (binascii.Error, ValueError):
+                continue
+            found += [decoded, decoded.partition(":")[2]]
+    return tuple(s for s in found if s)
 
 
 def redact_url(url: str) -> str:
