@@ -20,7 +20,7 @@ import pytest
 
 import ocireg
 from conftest import make_transport
-from images import oci_image
+from images import oci_image, push_raw
 from ocireg import Digest, InvalidLayout, OCILayout, Registry
 from ocireg._layout import INDEX_LIMIT, MAX_DEPTH, REF_NAME, STALE_PART_AGE
 from ocireg._manifest import Descriptor, Index, Manifest
@@ -168,9 +168,9 @@ def test_indexes_nested_too_deep_are_refused_not_a_recursion_error(layout: OCILa
     with pytest.raises(InvalidLayout, match=f"nested over {MAX_DEPTH}"):
         layout.check(descriptor(deep))
     layout.add_ref(descriptor(deep), "deep")
-    with Registry("http://127.0.0.1:9") as reg:  # refused before any connection is tried
-        with pytest.raises(InvalidLayout, match=f"nested over {MAX_DEPTH}"):
-            reg.push(layout.path, "team/app", "deep", ref_name="deep")
+    # Refused before any connection is tried: nothing listens on port 9.
+    with Registry("http://127.0.0.1:9") as reg, pytest.raises(InvalidLayout, match=f"nested over {MAX_DEPTH}"):
+        reg.push(layout.path, "team/app", "deep", ref_name="deep")
 
 
 def test_nesting_up_to_the_limit_is_fine(layout: OCILayout) -> None:
@@ -369,8 +369,6 @@ def test_pull_refuses_a_directory_that_is_not_a_layout(
 def test_concurrent_pulls_into_one_layout_keep_every_tag(
     registry_client: Registry, registry_none: RegistryInstance, tmp_path: Path
 ) -> None:
-    from images import push_raw
-
     repo = f"faults/concurrent-{os.getpid()}-{time.monotonic_ns()}"
     tags = [f"t{i}" for i in range(6)]
     for i, tag in enumerate(tags):
