@@ -11,6 +11,7 @@ from ocireg._errors import InvalidPlatform, PlatformNotFound
 from ocireg._manifest import Descriptor, Index, Platform, parse_manifest
 from ocireg._media import DOCKER_MANIFEST_V2
 from ocireg._platform import matches, normalize, select
+from ocireg._transfer import filter_index
 from test_manifest import DOCKER_LIST, OCI_INDEX_DOC
 
 P = Platform.parse
@@ -356,3 +357,14 @@ def test_select_picks_a_match_or_raises_only_when_none_matches(
         assert normalize(chosen.platform).variant == target.variant
     # Deterministic: the same input gives the same choice.
     assert select(descs, want) == chosen
+
+
+def test_filtering_an_index_keeps_the_best_child_per_platform() -> None:
+    doc = hub_list()  # amd64, arm/v5, arm/v7, arm64/v8, 386, two windows
+    kept = filter_index(doc, [P("linux/amd64"), P("linux/arm64")])
+    assert [str(d.platform) for d in kept.manifests] == ["linux/amd64", "linux/arm64/v8"]
+    # A host's fallbacks come in only when nothing better exists.
+    older = Index.build([d for d in doc.manifests if str(d.platform) in ("linux/386", "linux/arm/v7")])
+    assert [str(d.platform) for d in filter_index(older, [P("linux/amd64")]).manifests] == ["linux/386"]
+    with pytest.raises(PlatformNotFound):
+        filter_index(doc, [P("linux/s390x")])

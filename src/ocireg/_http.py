@@ -19,17 +19,21 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 __all__ = [
+    "REDACTED",
     "Body",
     "Headers",
     "Origin",
     "Request",
     "Response",
     "add_query",
+    "authorization_secrets",
     "header_value",
     "header_values",
     "is_loopback_host",
     "is_loopback_netloc",
+    "redact_secrets",
     "redact_url",
+    "secret_forms",
     "with_header",
     "without_header",
 ]
