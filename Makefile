@@ -3,7 +3,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 
-.PHONY: test system-deps venv lint typecheck bench demo clean
+.PHONY: test system-deps venv lint typecheck bench bench-deps demo fuzz clean
 
 # The suite with branch coverage of the core, then the gates: ruff and strict mypy.
 test: system-deps venv
@@ -23,14 +23,30 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: venv
-	$(VENV)/bin/ruff check src transports tests benchmarks scripts
+	$(VENV)/bin/ruff check src transports tests benchmarks scripts fuzz
 	$(VENV)/bin/mypy
 
-bench: system-deps venv
-	$(PY) benchmarks/run.py
+# Benchmarks (not part of test): every scenario, or e.g. BENCH_ARGS="--only blob,pull --runs 3".
+BENCH_ARGS ?=
+bench: system-deps bench-deps
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
+
+# What only the benchmarks use: GNU time and curl (Debian), python-dxf and py-spy (the bench extra).
+bench-deps: venv $(VENV)/.bench-installed
+	bash scripts/install-system-deps bench
+
+$(VENV)/.bench-installed: pyproject.toml
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $@
 
 demo: system-deps venv
 	$(PY) scripts/demo.py
 
+# Coverage-guided fuzzing (atheris), every parser for FUZZ_SECONDS each; not part of test.
+FUZZ_SECONDS ?= 60
+fuzz: venv
+	$(PY) -m pip install --quiet -e '.[fuzz]'
+	$(PY) fuzz/run.py --seconds $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .fuzz

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import os
 import random
 import statistics
 import sys
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,21 @@ OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 
 SEED_USER_AGENT = "ocireg-bench-seed"
+
+
+def use_checkout() -> None:
+    """Import ocireg from this checkout, here and in every child process.
+
+    A shared virtual environment may have another checkout of ocireg installed; this
+    checkout's ``src`` and ``transports`` go first on the path (and on PYTHONPATH, which
+    child processes inherit), so the code measured is the code checked out here.
+    """
+    paths = [str(ROOT / "src"), str(ROOT / "transports")]
+    for path in reversed(paths):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in paths]
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths + inherited)
 
 
 def use_test_bed() -> None:
@@ -85,6 +101,11 @@ def _call(
         conn.close()
 
 
+def request_status(method: str, url: str, headers: dict[str, str] | None = None) -> int:
+    """The status a registry answers (a HEAD after a push, to check it landed)."""
+    return _call(method, url, headers=headers)[0]
+
+
 def put_blob_file(base_url: str, repo: str, path: Path, digest: str) -> None:
     """Monolithic upload of a file (POST, then one streamed PUT ?digest=); no auth."""
     status, headers, body = _call(
@@ -121,36 +142,93 @@ def put_blob_bytes(base_url: str, repo: str, data: bytes) -> str:
 
 @dataclass(frozen=True)
 class SeededImage:
+    """An image pushed by :func:`seed_image`: its documents as bytes and its layers."""
+
     repo: str
     tag: str
-    manifest_digest: str
-    layer_digest: str
-    layer_size: int
+    manifest: bytes
+    config: bytes
+    layers: tuple[tuple[str, int], ...]  # (digest, size), in manifest order
+
+    @property
+    def manifest_digest(self) -> str:
+        return sha256_of(self.manifest)
+
+    @property
+    def config_digest(self) -> str:
+        return sha256_of(self.config)
+
+    @property
+    def layer_digest(self) -> str:
+        return self.layers[0][0]
+
+    @property
+    def layer_size(self) -> int:
+        return self.layers[0][1]
+
+    @property
+    def total_size(self) -> int:
+        return len(self.manifest) + len(self.config) + sum(size for _, size in self.layers)
 
 
-def seed_single_layer_image(base_url: str, repo: str, tag: str, layer: Path, layer_digest: str) -> SeededImage:
-    """An OCI image whose only layer is the file ``layer`` (already hashed), pushed and tagged."""
-    size = layer.stat().st_size
-    put_blob_file(base_url, repo, layer, layer_digest)
+def image_documents(layers: Sequence[tuple[str, int]]) -> tuple[bytes, bytes]:
+    """The (manifest, config) of an OCI image with these (digest, size) layers, compact JSON."""
     config = json.dumps({
         "architecture": "amd64",
         "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        "rootfs": {"type": "layers", "diff_ids": [digest for digest, _ in layers]},
     }, separators=(",", ":")).encode()
-    config_digest = put_blob_bytes(base_url, repo, config)
     manifest = json.dumps({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)},
-        "layers": [{"mediaType": OCI_LAYER, "digest": layer_digest, "size": size}],
+        "config": {"mediaType": OCI_CONFIG, "digest": sha256_of(config), "size": len(config)},
+        "layers": [{"mediaType": OCI_LAYER, "digest": digest, "size": size} for digest, size in layers],
     }, separators=(",", ":")).encode()
+    return manifest, config
+
+
+def put_manifest(base_url: str, repo: str, reference: str, manifest: bytes) -> None:
     status, _, body = _call(
-        "PUT", f"{base_url}/v2/{repo}/manifests/{tag}", body=manifest,
+        "PUT", f"{base_url}/v2/{repo}/manifests/{reference}", body=manifest,
         headers={"Content-Type": OCI_MANIFEST},
     )
     if status != 201:
         raise RuntimeError(f"manifest PUT answered {status}: {body[:300]!r}")
-    return SeededImage(repo, tag, sha256_of(manifest), layer_digest, size)
+
+
+def seed_image(base_url: str, repo: str, tag: str, layers: Sequence[tuple[Path, str]]) -> SeededImage:
+    """An OCI image whose layers are the files ``layers`` (path, digest), pushed and tagged."""
+    described = []
+    for path, digest in layers:
+        put_blob_file(base_url, repo, path, digest)
+        described.append((digest, path.stat().st_size))
+    manifest, config = image_documents(described)
+    put_blob_bytes(base_url, repo, config)
+    put_manifest(base_url, repo, tag, manifest)
+    return SeededImage(repo, tag, manifest, config, tuple(described))
+
+
+def seed_single_layer_image(base_url: str, repo: str, tag: str, layer: Path, layer_digest: str) -> SeededImage:
+    return seed_image(base_url, repo, tag, [(layer, layer_digest)])
+
+
+def seed_tags(base_url: str, repo: str, manifest: bytes, tags: Sequence[str]) -> None:
+    """Tag ``manifest`` (already pushed with its blobs) under every name in ``tags``.
+
+    One keep-alive connection: thousands of tags take seconds, not a connection each.
+    """
+    netloc, prefix = _split(f"{base_url}/v2/{repo}/manifests/")
+    conn = http.client.HTTPConnection(netloc, timeout=120)
+    try:
+        for tag in tags:
+            conn.request("PUT", prefix + tag, body=manifest,
+                         headers={"User-Agent": SEED_USER_AGENT, "Content-Type": OCI_MANIFEST})
+            response = conn.getresponse()
+            body = response.read()
+            if response.status != 201:
+                raise RuntimeError(f"manifest PUT {tag} answered {response.status}: {body[:300]!r}")
+    finally:
+        conn.close()
 
 
 # --- measuring ---------------------------------------------------------------------------

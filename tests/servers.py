@@ -169,11 +169,11 @@ class _ThreadingServer(http.server.ThreadingHTTPServer):
     daemon_threads = False  # so server_close() joins every handler thread
     block_on_close = True
 
-    def __init__(self, owner: RouteServer) -> None:
+    def __init__(self, owner: RouteServer, host: str) -> None:
         self.owner = owner
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__((host, 0), _Handler)
 
     def opened(self, sock: socket.socket) -> None:
         with self._lock:
@@ -200,9 +200,10 @@ class _ThreadingServer(http.server.ThreadingHTTPServer):
 
 class RouteServer:
     """A keep-alive HTTP/1.1 server with scripted routes (see the module docstring);
-    with ``tls`` (a server-side context), it speaks HTTPS."""
+    with ``tls`` (a server-side context), it speaks HTTPS; ``host`` is another
+    loopback address to listen on (127.0.0.2: "another machine" for trust tests)."""
 
-    def __init__(self, *, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, *, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[Received] = []
         self.connections = 0
@@ -212,7 +213,7 @@ class RouteServer:
         self.errors: list[str] = []
         self.stopping = threading.Event()
         self._lock = threading.Lock()
-        self._server = _ThreadingServer(self)
+        self._server = _ThreadingServer(self, host)
         if tls is not None:  # the handshake runs in accept(); failures there are dropped
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         host, port = self._server.server_address[:2]

@@ -61,7 +61,14 @@ def send(auth: Authenticator, transport: ScriptedTransport, now: float = 1000.0,
         ("https://registry.example.com", "https://auth.evilexample.com/token", False),
         ("https://registry.example.com", "https://example.com.attacker.test/token", False),
         ("https://10.0.0.5", "https://10.0.0.6/token", False),
-        ("http://127.0.0.1:5000", "http://localhost:5001/token", True),
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5001/token", True),  # beside the registry
+        ("http://127.0.0.1:5000", "http://127.0.0.2:5001/token", False),  # another loopback address
+        ("http://127.0.0.1:5000", "http://localhost:5001/token", False),
+        ("http://localhost:5000", "http://127.0.0.1/token", False),
+        ("https://10.0.0.5:5000", "https://10.0.0.5/token", True),
+        ("https://registry.example.com", "http://169.254.169.254/latest/meta-data", False),
+        ("https://registry.example.com", "https://[fd00:ec2::254]/token", False),
+        ("https://registry.example.com", "https://0.0.0.0/token", False),
         ("https://registry.example.com", "https://127.0.0.1/token", False),
     ],
 )

@@ -511,6 +511,39 @@ def test_token_server_failure_is_a_remote_error() -> None:
     assert len(transport.requests) == 2
 
 
+def test_a_provider_taking_repository_is_asked_per_repository() -> None:
+    asked: list[tuple[str, str | None]] = []
+
+    def provider(host: str, /, repository: str | None = None) -> Credentials | None:
+        asked.append((host, repository))
+        return Credentials("robot-" + (repository or "all").replace("/", "-"), PASSWORD)
+
+    basic = [(401, (("WWW-Authenticate", 'Basic realm="r"'),), b""), ok_json({})] * 4
+    session, transport = session_for(basic, credentials=provider)
+    get(session, transport, "/v2/team/a/manifests/1", scopes=(Scope.pull("team/a"),))
+    get(session, transport, "/v2/team/b/manifests/1", scopes=(Scope.push("team/b"), Scope.pull("team/a")))
+    get(session, transport, "/v2/team/a/manifests/2", scopes=(Scope.pull("team/a"),))
+    assert asked == [("registry.example.com", "team/a"), ("registry.example.com", "team/b")]
+    users = [base64.b64decode(v.split()[1]).decode().split(":")[0]
+             for v in (authz(r) for r in transport.requests) if v]  # fmt: skip
+    assert users[:2] == ["robot-team-a", "robot-team-b"]
+    assert set(users) == {"robot-team-a", "robot-team-b"}
+
+
+def test_a_provider_taking_the_host_alone_is_asked_once() -> None:
+    asked: list[str] = []
+
+    def provider(host: str) -> Credentials | None:
+        asked.append(host)
+        return USER_CREDS
+
+    basic = [(401, (("WWW-Authenticate", 'Basic realm="r"'),), b""), ok_json({})] + [ok_json({})] * 3
+    session, transport = session_for(basic, credentials=provider)
+    for repo in ("team/a", "team/b"):
+        get(session, transport, f"/v2/{repo}/manifests/1", scopes=(Scope.pull(repo),))
+    assert asked == ["registry.example.com"]
+
+
 def test_errors_and_reprs_never_carry_credentials() -> None:
     secrets = (PASSWORD, BASIC_VALUE.split()[1], "refresh-XYZ", "reg-ABC")
     creds = Credentials("alice", PASSWORD, identity_token="refresh-XYZ", registry_token="reg-ABC")

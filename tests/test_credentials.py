@@ -395,6 +395,37 @@ def test_hanging_helper_times_out(machine: Machine) -> None:
         machine.store(helper_timeout=0.5)("ghcr.io")
 
 
+@pytest.mark.parametrize("path", ["", ":", ".", "bin", "./bin:", "::"])
+def test_helper_is_never_found_through_a_relative_path_entry(
+    machine: Machine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, path: str
+) -> None:
+    # A docker-credential-evil planted in the current directory (and in ./bin).
+    cwd = tmp_path / "cwd"
+    for directory in (cwd, cwd / "bin"):
+        directory.mkdir(parents=True)
+        planted = directory / "docker-credential-evil"
+        planted.write_text(HELPER.format(python=sys.executable))
+        planted.chmod(0o755)
+    monkeypatch.chdir(cwd)
+    machine.env["PATH"] = path
+    machine.write_config({"credsStore": "evil"})
+    with pytest.raises(InvalidArgument, match="relative PATH entry"):
+        machine.store()("ghcr.io")
+    assert machine.helper_calls() == []
+
+
+def test_helper_on_an_absolute_entry_wins_over_a_relative_one(
+    machine: Machine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docker-credential-pass").write_text("#!/bin/sh\nexit 9\n")
+    (tmp_path / "docker-credential-pass").chmod(0o755)
+    machine.install_helper("pass", {"ghcr.io": ("octocat", GHCR_PAT)})
+    machine.env["PATH"] = ".:" + machine.env["PATH"]
+    machine.write_config({"credsStore": "pass"})
+    assert machine.store()("ghcr.io") == Credentials("octocat", GHCR_PAT)
+
+
 @pytest.mark.parametrize("name", ["../../bin/sh", "a/b", "-rf", "x y"])
 def test_helper_names_cannot_leave_path(machine: Machine, name: str) -> None:
     machine.write_config({"credHelpers": {"ghcr.io": name}})
@@ -517,6 +548,45 @@ def test_auth_json_host_key_beats_repository_key(machine: Machine) -> None:
         {"auths": {"quay.io/org": {"auth": b64("org-robot:o")}, "quay.io": {"auth": b64("user:u")}}}
     )
     assert machine.store()("quay.io") == Credentials("user", "u")
+
+
+def test_auth_json_most_specific_key_for_the_repository_wins(machine: Machine) -> None:
+    machine.write_auth_file(
+        {
+            "auths": {
+                "quay.io": {"auth": b64("user:u")},
+                "quay.io/org": {"auth": b64("org-robot:o")},
+                "quay.io/org/app": {"auth": b64("app-robot:a")},
+                "quay.io/other": {"auth": b64("other-robot:x")},
+            }
+        }
+    )
+    store = machine.store()
+    assert store("quay.io", repository="org/app") == Credentials("app-robot", "a")
+    assert store("quay.io", repository="org/app/sub") == Credentials("app-robot", "a")
+    assert store("quay.io", repository="org/app2") == Credentials("org-robot", "o")
+    assert store("quay.io", repository="orgx/app") == Credentials("user", "u")  # whole components
+    assert store("quay.io", repository="other/x") == Credentials("other-robot", "x")
+    assert store("quay.io", repository="team/x") == Credentials("user", "u")
+    assert store("quay.io") == Credentials("user", "u")
+
+
+def test_auth_json_repository_keys_of_other_repositories_never_apply(machine: Machine) -> None:
+    machine.write_auth_file({"auths": {"quay.io/org/app": {"auth": b64("app-robot:a")}}})
+    store = machine.store()
+    assert store("quay.io", repository="org/other") is None
+    assert store("quay.io", repository="org/app") == Credentials("app-robot", "a")
+
+
+def test_docker_config_keys_stay_host_only_for_a_repository(machine: Machine) -> None:
+    machine.write_config({"auths": {"https://quay.io/v1/": {"auth": b64("user:u")}}})
+    assert machine.store()("quay.io", repository="org/app") == Credentials("user", "u")
+
+
+@pytest.mark.parametrize("repository", ["Org/App", "", "a//b", "../x"])
+def test_an_invalid_repository_is_refused(machine: Machine, repository: str) -> None:
+    with pytest.raises(InvalidArgument):
+        machine.store()("quay.io", repository=repository)
 
 
 def test_auth_json_docker_hub(machine: Machine) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import urllib.parse
 from collections.abc import Mapping
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from ocireg._auth import Credentials, Scope
 from ocireg._errorbody import (
     ERROR_BODY_LIMIT,
     MAX_ERRORS,
@@ -32,6 +35,7 @@ from ocireg._errors import (
 )
 from ocireg._flow import Flow
 from ocireg._http import Request, Response
+from ocireg._session import Session
 from scripted import ScriptedTransport, run
 
 DOCKER_HUB_401 = (
@@ -291,3 +295,80 @@ def test_unexpected_success_or_redirect_is_invalid_response(status: int) -> None
     assert "200 or 202" in str(info.value)
     stream = transport.responses[0].stream
     assert stream.closed and stream.consumed == 0
+
+
+# --- secrets the server echoes back -------------------------------------------------------
+
+PASSWORD = "hunter2:Sup3r/S3cret+"  # a colon, a slash and a plus: every encoding differs
+BASIC = "Basic " + base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"
+
+
+def _texts(exc: ResponseError) -> str:
+    return " ".join([str(exc), repr(exc), exc.url, repr(exc.errors), repr(exc.args)])
+
+
+def _echo(value: str) -> list[bytes]:
+    """Bodies echoing ``value`` the ways a server might."""
+    return [
+        body_of({"code": "UNAUTHORIZED", "message": f"bad header Authorization: {value}"}),
+        body_of({"code": "DENIED", "message": "denied", "detail": {"headers": {"Authorization": [value]}}}),
+        body_of({"code": "DENIED", "message": "x" * 190 + value}),  # where the summary cuts
+        body_of({"code": value, "message": "m"}),
+        body_of({"code": "DENIED", "message": "q", "detail": {value: urllib.parse.quote(value, safe="")}}),
+        json.dumps({"errors": [{"code": "DENIED", "message": value}]}, ensure_ascii=True).encode(),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("authorization", "secrets"),
+    [
+        (BASIC, [BASIC, BASIC.split()[1], f"alice:{PASSWORD}", PASSWORD]),
+        (f"Bearer {TOKEN}", [TOKEN]),
+    ],
+)
+def test_credentials_echoed_in_an_error_body_are_redacted(authorization: str, secrets: list[str]) -> None:
+    request = Request("GET", URL, (("Authorization", authorization),))
+    for secret in secrets:
+        for body in _echo(secret):
+            exc = response_error(Response(401, (), request), body)
+            assert isinstance(exc, Unauthorized)
+            text = _texts(exc)
+            for form in (PASSWORD, BASIC.split()[1], TOKEN, urllib.parse.quote(PASSWORD, safe="")):
+                assert form not in text, text
+            assert PASSWORD[:8] not in text  # not even a cut prefix
+    echoed = response_error(Response(401, (), request), _echo(secrets[-1])[0])
+    assert "<redacted>" in str(echoed)
+
+
+def test_a_body_echoing_credentials_through_the_auth_flow_is_redacted() -> None:
+    def echo(request: Request) -> tuple[int, tuple[tuple[str, str], ...], bytes]:
+        sent = next((v for k, v in request.headers if k.lower() == "authorization"), "")
+        return (403, (), body_of({"code": "DENIED", "message": f"you sent {sent!r}"}))
+
+    session = Session("https://registry.example", credentials=Credentials("alice", PASSWORD))
+    transport = ScriptedTransport([(401, (("WWW-Authenticate", 'Basic realm="r"'),), b""), echo])
+    with pytest.raises(Denied) as info:
+        run(expect_flow(session, transport), transport)
+    assert PASSWORD not in _texts(info.value) and BASIC.split()[1] not in _texts(info.value)
+
+
+def expect_flow(session: Session, transport: ScriptedTransport) -> Flow[None]:
+    request = session.request("GET", "/v2/team/app/manifests/latest")
+    response = yield from session.send(request, scopes=(Scope.pull("team/app"),), now=0.0)
+    yield from expect(response, 200)
+
+
+_B64TOKEN = st.text(  # RFC 6750 b64token: what a Bearer token is made of
+    st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"),
+    min_size=8, max_size=40,
+)
+
+
+@given(_B64TOKEN, st.text(max_size=50), st.text(max_size=50))
+def test_an_echoed_bearer_token_never_reaches_the_error(token: str, before: str, after: str) -> None:
+    request = Request("GET", URL, (("Authorization", f"Bearer {token}"),))
+    body = body_of({"code": "DENIED", "message": before + token + after, "detail": [after + token]})
+    exc = response_error(Response(403, (), request), body)
+    assume(token not in f"GET {URL}: 403 DENIED")
+    assert token not in _texts(exc)

@@ -17,6 +17,13 @@ from ocireg._http import Origin, add_query, header_values, is_loopback_host, red
         ),
         ("https://cdn.example/b?sig=zzz&se=2026", "https://cdn.example/b?sig=<redacted>&se=2026"),
         ("https://registry.example/v2/_catalog?n=100&last=a%2Fb", "https://registry.example/v2/_catalog?n=100&last=a%2Fb"),
+        ("https://registry.example/v2/a@b", "https://registry.example/v2/a@b"),  # "@" in a path stays
+        # Not quite URLs, as a user may type them: the userinfo still goes.
+        ("user:secret@registry.example:5000", "registry.example:5000"),
+        ("https:/user:secret@registry.example", "https:///registry.example"),
+        ("//user:secret@registry.example", "//registry.example"),
+        ("https://user:p@ss:secret@registry.example", "https://registry.example"),
+        ("https://user:secret@[::1", "<malformed URL>"),  # urlsplit raises: never re-raised
     ],
 )
 def test_redact_url_hides_userinfo_and_signatures(url: str, shown: str) -> None:

@@ -470,6 +470,12 @@ REFUSED = [
         "urls",
     ),
     ("urls-not-list", _edit(DOCKER_IMAGE, _set(["layers", 0, "urls"], "https://x/")), None, "urls"),
+    # The descriptor schema's "uri" format: a URL needs a scheme.
+    ("url-no-scheme", _edit(DOCKER_IMAGE, _set(["layers", 0, "urls"], ["x/a"])), None, "urls"),
+    # Embedded data is standard base64 with its padding.
+    ("data-unpadded", _edit(DOCKER_IMAGE, _set(["layers", 0, "data"], "aGk")), None, "data"),
+    ("data-not-text", _edit(DOCKER_IMAGE, _set(["layers", 0, "data"], 1)), None, "data"),
+    ("data-urlsafe", _edit(DOCKER_IMAGE, _set(["layers", 0, "data"], "a-_=")), None, "data"),
     ("annotation-int", _edit(OCI_SIGNATURE, _set(["annotations", "n"], 1)), None, "annotations"),
     ("annotations-list", _edit(OCI_SIGNATURE, _set(["annotations"], ["a"])), None, "annotations"),
     ("artifact-type", _edit(OCI_SIGNATURE, _set(["artifactType"], "not a type")), None, "artifact"),
@@ -665,6 +671,7 @@ def test_descriptor_validation_is_a_usage_error() -> None:
         {"size": 1.0},
         {"media_type": "nope"},
         {"urls": ("a b",)},
+        {"urls": ("relative/path",)},
         {"annotations": (("k", 1),)},
         {"annotations": [("k", "a"), ("k", "b")]},
         {"artifact_type": "x"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import ocireg
 from ocireg._errors import InvalidArgument, RedirectError
 from ocireg._http import header_value
 from ocireg._session import Limits, Session
@@ -34,6 +35,20 @@ def test_base_url_is_normalised(base: str, normalised: str) -> None:
 def test_unusable_base_url_is_refused(base: str) -> None:
     with pytest.raises(InvalidArgument):
         Session(base)
+
+
+@pytest.mark.parametrize(
+    "base",
+    ["https://user:s3cret@registry.example", "user:s3cret@registry.example:5000",
+     "https:/user:s3cret@registry.example", "//user:s3cret@registry.example",
+     "https:user:s3cret@registry.example", "https://user:s3cret@[::1", "user:s3cret@[::1",
+     "ftp://user:s3cret@registry.example", "https://user:s3cret@registry.example:99999"],
+)  # fmt: skip
+def test_a_password_in_the_url_is_never_echoed(base: str) -> None:
+    for make in (Session, ocireg.Registry):
+        with pytest.raises(InvalidArgument) as info:
+            make(base)
+        assert "s3cret" not in str(info.value) and "s3cret" not in repr(info.value)
 
 
 def test_path_is_encoded_and_kept_under_the_prefix() -> None:

@@ -293,6 +293,21 @@ class ArchiveLayout(OCILayout):
     def write_blob(self, digest: Digest, chunks: Iterable[bytes | bytearray | memoryview], size: int | None = None) -> Path:
         raise InvalidLayout(f"{self.path}: an archive is read-only")
 
+    def _check_blob(self, digest: Digest, size: int | None, *, digests: bool) -> None:
+        """The layout's tree check, on the archive's members (see :meth:`OCILayout.check`)."""
+        if digest in self._synthetic:
+            actual = len(self._synthetic[digest])
+        else:
+            actual = self._require(digest).size
+        if size is not None and actual != size:
+            raise InvalidLayout(f"{self.blob_path(digest)}: {actual} bytes, but its descriptor says {size}")
+        if digests:
+            hasher = digest.hasher()
+            for block in self.iter_blob(digest):
+                hasher.update(block)
+            if hasher.hexdigest() != digest.encoded:
+                raise InvalidLayout(f"{self.blob_path(digest)}: content does not match its digest")
+
     def blob_sink(self, digest: Digest) -> AtomicFile:
         raise InvalidLayout(f"{self.path}: an archive is read-only")
 

@@ -23,6 +23,7 @@ Nothing here reads a clock: ``now`` is an argument, as is every expiry.
 from __future__ import annotations
 
 import base64
+import inspect
 import ipaddress
 import math
 import urllib.parse
@@ -106,7 +107,13 @@ class Credentials:
 
 
 class CredentialProvider(Protocol):
-    """Looks credentials up by registry host (``host`` or ``host:port``), e.g. docker's config."""
+    """Looks credentials up by registry host (``host`` or ``host:port``), e.g. docker's config.
+
+    A provider that also takes a ``repository`` keyword argument is asked once per
+    repository (``None`` for registry-wide calls such as the catalog), so keys
+    scoped to a repository can apply (containers' ``auth.json``, and
+    :class:`~ocireg.DockerConfigStore`); one taking the host alone is asked once.
+    """
 
     def __call__(self, host: str, /) -> Credentials | None: ...
 
@@ -270,15 +277,21 @@ def realm_trusted(registry: Origin, realm: Origin) -> bool:
 
     Yes when the realm is the registry's host, a subdomain of it, or shares its
     parent domain (``registry-1.docker.io`` -> ``auth.docker.io``,
-    ``registry.gitlab.com`` -> ``gitlab.com``), or when both are loopback.  Any
-    other host gets an anonymous token request: the realm is just text in a
-    response header, and a registry (or anyone who can inject one answer) must not
-    be able to have the user's password sent to a host of its choosing.  Public
-    images still work, and a private one fails with :class:`~ocireg.Unauthorized`
-    instead of leaking.
+    ``registry.gitlab.com`` -> ``gitlab.com``).  Any other host gets an anonymous
+    token request: the realm is just text in a response header, and a registry (or
+    anyone who can inject one answer) must not be able to have the user's password
+    sent to a host of its choosing.  Public images still work, and a private one
+    fails with :class:`~ocireg.Unauthorized` instead of leaking.
+
+    An IP literal realm (loopback, private, link-local such as the cloud metadata
+    service, unspecified) qualifies only as the registry's own host, as in
+    go-containerregistry: another loopback address is another service, not the
+    registry.  Unlike go-containerregistry the port may differ: a token server
+    beside the registry on the same host (docker_auth's ``:5001``) is as trusted
+    as the registry, which chooses the realm anyway.
     """
     host, other = registry.host, realm.host
-    if other == host or (registry.is_loopback and realm.is_loopback):
+    if other == host:
         return True
     if _is_ip(host) or _is_ip(other):
         return False
@@ -290,6 +303,21 @@ def realm_trusted(registry: Origin, realm: Origin) -> bool:
         return False  # "io", "co.uk": a public suffix, shared with strangers
     suffix = ".".join(parent)
     return other == suffix or other.endswith("." + suffix)
+
+
+def _takes_repository(source: object) -> bool:
+    """Whether a credential provider accepts the ``repository`` keyword."""
+    if source is None or isinstance(source, Credentials) or not callable(source):
+        return False
+    try:
+        parameters = inspect.signature(source).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: host only
+        return False
+    return any(
+        p.kind is p.VAR_KEYWORD
+        or (p.name == "repository" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+        for p in parameters
+    )
 
 
 def _credentials_safe(origin: Origin, insecure: bool) -> bool:
@@ -463,8 +491,8 @@ class Authenticator:
         self.token_requests = 0
         """Requests sent to token servers, for tests and benchmarks."""
         self._source = credentials
-        self._resolved = False
-        self._credentials: Credentials | None = None
+        self._per_repository = _takes_repository(credentials)
+        self._credentials: dict[str | None, Credentials | None] = {}
         self._challenge: Challenge | None = None
         self._refresh_tokens: dict[tuple[str, str], str] = {}
         self._oauth_refused: set[str] = set()
@@ -475,9 +503,14 @@ class Authenticator:
 
     # --- state ------------------------------------------------------------------------
 
-    def credentials(self) -> Credentials | None:
-        """This registry's credentials (a provider is asked once, with ``host[:port]``)."""
-        if not self._resolved:
+    def credentials(self, repository: str | None = None) -> Credentials | None:
+        """The credentials for ``repository`` on this registry.
+
+        A provider is asked once with ``host[:port]`` (and ``repository=`` when it
+        takes one, then once per repository); the answer is kept.
+        """
+        key = repository if self._per_repository else None
+        if key not in self._credentials:
             source = self._source
             if source is None or isinstance(source, Credentials):
                 creds = source
@@ -485,10 +518,10 @@ class Authenticator:
                 origin = self.origin
                 default = 443 if origin.scheme == "https" else 80
                 host = f"[{origin.host}]" if ":" in origin.host else origin.host
-                creds = source(host if origin.port == default else f"{host}:{origin.port}")
-            self._credentials = None if creds is None or creds.is_empty else creds
-            self._resolved = True
-        return self._credentials
+                host = host if origin.port == default else f"{host}:{origin.port}"
+                creds = source(host, repository=key) if self._per_repository else source(host)  # type: ignore[call-arg]
+            self._credentials[key] = None if creds is None or creds.is_empty else creds
+        return self._credentials[key]
 
     @property
     def challenge(self) -> Challenge | None:
@@ -521,7 +554,9 @@ class Authenticator:
         if request.origin != self.origin:
             return (yield from transport_send(request))
         wanted = merge_scopes(scopes)
-        creds = self.credentials()
+        # The repository the request is about comes first among its scopes (a mount
+        # adds its source after): its credentials are the ones to use.
+        creds = self.credentials(next((s.name for s in scopes if s.type == "repository"), None))
         attached = yield from self._up_front(creds, wanted, now, transport_send)
         response = yield from transport_send(_authorized(request, attached.header if attached else None))
         if response.status != 401 or response.request.origin != self.origin:

@@ -16,7 +16,12 @@ Lookup for a registry host (``ghcr.io``, ``127.0.0.1:5000``, ``docker.io``):
 2. containers' ``auth.json`` (``$REGISTRY_AUTH_FILE``, else
    ``$XDG_RUNTIME_DIR/containers/auth.json`` then
    ``${XDG_CONFIG_HOME:-~/.config}/containers/auth.json``), the same format, where a
-   key may also name a repository (``quay.io/org/app``).
+   key may also name a repository (``quay.io/org/app``) or a namespace
+   (``quay.io/org``): asked for a repository, the most specific key that covers it
+   wins.
+
+Helpers are looked up in the absolute entries of ``PATH`` only: an empty or
+relative entry (the current directory) is never searched.
 
 Docker Hub answers to several names; all of them map to the key docker itself
 writes, ``https://index.docker.io/v1/`` (see :func:`registry_key`).
@@ -45,7 +50,8 @@ from typing import Any
 from ._auth import Credentials
 from ._errors import InvalidArgument, RegistryError
 from ._files import atomic_write
-from ._reference import validate_registry
+from ._http import redact_secrets, secret_forms
+from ._reference import validate_registry, validate_repository
 from ._strictjson import parse_json_object
 
 __all__ = [
@@ -134,13 +140,20 @@ class _Key:
 
 
 def _ranked(
-    table: Mapping[str, Any], host: str, *, repository_paths: bool
+    table: Mapping[str, Any],
+    host: str,
+    *,
+    repository_paths: bool,
+    repository: str | None = None,
 ) -> Iterator[tuple[str, Any]]:
     """The entries of ``table`` that apply to ``host``, most specific key first.
 
-    The exact key first (what docker itself writes), then host-only keys in file
-    order, then repository keys with the most general first: asked for a host alone,
-    a key for the whole registry fits better than one for a repository in it.
+    For a ``repository`` (containers-auth.json's rule): keys naming it or a
+    namespace above it, longest first (``host/org/app`` before ``host/org``), then
+    the exact host key (what docker itself writes), then other host-only keys in
+    file order; keys for other repositories do not apply.  Asked for a host alone:
+    the exact key, host-only keys, then repository keys with the most general
+    first, as a key for the whole registry fits better than one for a repository.
     """
     exact = registry_key(host)
     found: list[tuple[int, str, Any]] = []
@@ -152,8 +165,12 @@ def _ranked(
             rank = 0
         elif not key.path:
             rank = 1
-        else:
+        elif repository is None:
             rank = 2 + key.path.count("/")
+        elif repository == key.path or repository.startswith(key.path + "/"):
+            rank = -1 - key.path.count("/")  # deeper is more specific: earlier
+        else:
+            continue  # another repository's key
         found.append((rank, name, value))
     found.sort(key=lambda item: item[0])  # stable: file order within a rank
     for _, name, value in found:
@@ -237,16 +254,8 @@ def _entry_credentials(entry: object, where: str) -> Credentials | None:
 
 
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:
-    """One trimmed line of diagnostics with every secret (raw or JSON-escaped) removed."""
-    for secret in secrets:
-        for form in {
-            secret,
-            json.dumps(secret)[1:-1],
-            json.dumps(secret, ensure_ascii=False)[1:-1],
-        }:
-            if form:
-                text = text.replace(form, "***")
-    line = " ".join(text.split())
+    """One trimmed line of diagnostics with every secret (raw or escaped) removed."""
+    line = " ".join(redact_secrets(text, secret_forms(secrets)).split())
     if len(line) > _DIAGNOSTIC_MAX:
         line = line[:_DIAGNOSTIC_MAX] + "..."
     return line
@@ -264,12 +273,30 @@ class _Helper:
     def program(self) -> str:
         return f"docker-credential-{self.name}"
 
+    def _find(self) -> str:
+        """The helper's absolute path, searched only in absolute ``PATH`` entries.
+
+        An empty or relative entry means the current directory, where anyone who
+        can write a file would choose the program that receives the credentials:
+        docker refuses such a match (Go's ``exec.ErrDot``), and so does this.
+        """
+        environ = os.environ if self.env is None else self.env
+        entries = environ.get("PATH", os.defpath).split(os.pathsep)
+        safe = [e for e in entries if os.path.isabs(e)]
+        found = shutil.which(self.program, path=os.pathsep.join(safe)) if safe else None
+        if found is not None:
+            return found
+        unsafe = [e or "." for e in entries if not os.path.isabs(e)]
+        if unsafe and shutil.which(self.program, path=os.pathsep.join(unsafe)) is not None:
+            raise InvalidArgument(
+                f"credential helper {self.program} found only through a relative PATH entry; "
+                "refusing to run a program chosen by the current directory"
+            )
+        raise InvalidArgument(f"credential helper {self.program} not found on PATH")
+
     def _run(self, action: str, payload: bytes, secrets: tuple[str, ...] = ()) -> bytes | None:
         """Run ``action``; stdout on success, ``None`` when the helper holds nothing."""
-        environ = os.environ if self.env is None else self.env
-        executable = shutil.which(self.program, path=environ.get("PATH", os.defpath))
-        if executable is None:
-            raise InvalidArgument(f"credential helper {self.program} not found on PATH")
+        executable = self._find()
         try:
             done = subprocess.run(
                 [executable, action],
@@ -421,8 +448,15 @@ class DockerConfigStore:
         """containers' ``auth.json`` files this store falls back to, in order."""
         return tuple(_auth_files(self._auth_file, self._environ))
 
-    def __call__(self, host: str, /) -> Credentials | None:
+    def __call__(self, host: str, /, repository: str | None = None) -> Credentials | None:
+        """Credentials for ``host``; with ``repository`` (its path on that registry,
+        e.g. ``org/app``), auth.json keys scoped to it or a namespace above it win."""
         canonical = _host_of(host)
+        if repository is not None:
+            try:
+                validate_repository(repository)
+            except RegistryError:
+                raise InvalidArgument(f"invalid repository {repository[:300]!r}") from None
         for path, repository_paths in [
             (self.config_file, False),
             *((p, True) for p in self.auth_files),
@@ -430,19 +464,28 @@ class DockerConfigStore:
             config = _read_config(path)
             if config is None:
                 continue
-            found = self._lookup(config, path, canonical, repository_paths=repository_paths)
+            found = self._lookup(
+                config, path, canonical, repository_paths=repository_paths, repository=repository
+            )
             if found is not None:
                 return found
         return None
 
     def _lookup(
-        self, config: Mapping[str, Any], path: Path, host: str, *, repository_paths: bool
+        self,
+        config: Mapping[str, Any],
+        path: Path,
+        host: str,
+        *,
+        repository_paths: bool,
+        repository: str | None,
     ) -> Credentials | None:
         helper, per_registry = _helper_for(config, path, host, self._env, self._timeout)
         if helper is not None and per_registry:
             return helper.get(registry_key(host))
         auths = _section(config, "auths", path)
-        for name, entry in _ranked(auths, host, repository_paths=repository_paths):
+        ranked = _ranked(auths, host, repository_paths=repository_paths, repository=repository)
+        for name, entry in ranked:
             found = _entry_credentials(entry, f"credentials file {path}: auths[{name!r}]")
             if found is not None:
                 return found

@@ -11,6 +11,7 @@ credentials.
 from __future__ import annotations
 
 import http
+from collections.abc import Sequence
 from typing import Any
 
 from ._errors import (
@@ -28,7 +29,7 @@ from ._errors import (
     Unsupported,
 )
 from ._flow import Flow, close, read_body
-from ._http import Response, redact_url
+from ._http import Response, authorization_secrets, redact_secrets, redact_url, secret_forms
 from ._scheme import http_to_https_hint
 from ._strictjson import parse_json
 
@@ -74,25 +75,45 @@ def _clean(text: str, limit: int) -> str:
     return flat
 
 
-def _detail(entry: dict[str, Any]) -> ErrorDetail | None:
+def _redact_json(value: object, forms: Sequence[str]) -> object:
+    """A JSON value with the secrets removed from every string, keys included."""
+    if isinstance(value, str):
+        return redact_secrets(value, forms)
+    if isinstance(value, list):
+        return [_redact_json(v, forms) for v in value]
+    if isinstance(value, dict):
+        return {redact_secrets(k, forms): _redact_json(v, forms) for k, v in value.items()}
+    return value
+
+
+def _detail(entry: dict[str, Any], forms: Sequence[str]) -> ErrorDetail | None:
+    # Secrets go before anything is cut: a cut could leave a secret's first half.
     code = entry.get("code")
     message = entry.get("message")
-    code = _clean(code, MAX_CODE_LENGTH) if isinstance(code, str) else ""
-    message = _clean(message, MAX_MESSAGE_LENGTH) if isinstance(message, str) else ""
+    code = _clean(redact_secrets(code, forms), MAX_CODE_LENGTH) if isinstance(code, str) else ""
+    message = (
+        _clean(redact_secrets(message, forms), MAX_MESSAGE_LENGTH)
+        if isinstance(message, str)
+        else ""
+    )
     if not code and not message:
         return None
     # detail is free-form JSON (Docker Hub puts the denied access there); it came
     # from a body under the cap, so it is bounded.
-    return ErrorDetail(code=code, message=message, detail=entry.get("detail"))
+    return ErrorDetail(code=code, message=message, detail=_redact_json(entry.get("detail"), forms))
 
 
-def parse_error_body(body: bytes, *, limit: int = ERROR_BODY_LIMIT) -> tuple[ErrorDetail, ...]:
+def parse_error_body(
+    body: bytes, *, limit: int = ERROR_BODY_LIMIT, secrets: Sequence[str] = ()
+) -> tuple[ErrorDetail, ...]:
     """The entries of a registry error body; ``()`` for anything else.  Never raises.
 
     Non-JSON, HTML, a body over ``limit``, or JSON of another shape all give ``()``;
     entries without a string code or message are skipped; at most
-    :data:`MAX_ERRORS` are kept.
+    :data:`MAX_ERRORS` are kept.  ``secrets`` (raw, JSON-escaped or
+    percent-encoded) are replaced by ``<redacted>`` in every string kept.
     """
+    forms = secret_forms(secrets)
     try:
         doc = parse_json(body, limit=limit, what="error body")
     except InvalidResponse:
@@ -106,7 +127,7 @@ def parse_error_body(body: bytes, *, limit: int = ERROR_BODY_LIMIT) -> tuple[Err
     for entry in entries:
         if len(details) >= MAX_ERRORS:
             break
-        if isinstance(entry, dict) and (detail := _detail(entry)) is not None:
+        if isinstance(entry, dict) and (detail := _detail(entry, forms)) is not None:
             details.append(detail)
     return tuple(details)
 
@@ -179,8 +200,10 @@ def response_error(response: Response, body: bytes) -> ResponseError:
     """The typed error for an error ``response`` whose (capped) body is ``body``.
 
     The message is one line: ``GET https://host/v2/...: 404 MANIFEST_UNKNOWN: ...``.
+    A body echoing the request's credentials (its ``Authorization`` value, the
+    token, the Basic password) has them replaced by ``<redacted>`` everywhere.
     """
-    errors = parse_error_body(body)
+    errors = parse_error_body(body, secrets=authorization_secrets(response.request.headers))
     codes = tuple(e.code.upper() for e in errors)
     method = response.request.method
     url = redact_url(response.request.url)

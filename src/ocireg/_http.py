@@ -8,7 +8,10 @@ dict, because a response can carry several ``WWW-Authenticate`` lines.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
+import json
 import re
 import urllib.parse
 from collections.abc import Iterable, Sequence
@@ -16,17 +19,21 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 __all__ = [
+    "REDACTED",
     "Body",
     "Headers",
     "Origin",
     "Request",
     "Response",
     "add_query",
+    "authorization_secrets",
     "header_value",
     "header_values",
     "is_loopback_host",
     "is_loopback_netloc",
+    "redact_secrets",
     "redact_url",
+    "secret_forms",
     "with_header",
     "without_header",
 ]
@@ -111,7 +118,64 @@ _SECRET_QUERY = re.compile(r"sig|signature|token|credential|secret|key|auth|pass
 
 def is_loopback_netloc(netloc: str) -> bool:
     """:func:`is_loopback_host` for ``host[:port]`` (``[::1]:5000`` included)."""
-    return is_loopback_host(urllib.parse.urlsplit(f"//{netloc}").hostname or "")
+    try:
+        return is_loopback_host(urllib.parse.urlsplit(f"//{netloc}").hostname or "")
+    except ValueError:  # an unbalanced "[": not a host at all, so not loopback
+        return False
+
+
+# Userinfo urlsplit does not see as such, in text that is not quite a URL:
+# "user:pw@host" (read as scheme "user"), "https:/user:pw@host", "//user:pw@host".
+_LOOSE_USERINFO = re.compile(r"^(/*)[^/?#]*@|^([A-Za-z][A-Za-z0-9+.-]*:/*)[^/?#]*@")
+
+
+REDACTED = "<redacted>"
+
+
+def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
+    """Each secret as it may be echoed back: raw, JSON-escaped, percent-encoded.
+
+    Longest first, so a secret containing another is replaced whole.
+    """
+    forms: set[str] = set()
+    for secret in secrets:
+        if secret:
+            forms.update((
+                secret,
+                json.dumps(secret)[1:-1],
+                json.dumps(secret, ensure_ascii=False)[1:-1],
+                urllib.parse.quote(secret, safe=""),
+            ))  # fmt: skip
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def redact_secrets(text: str, forms: Sequence[str]) -> str:
+    """``text`` with every one of ``forms`` (from :func:`secret_forms`) replaced."""
+    for form in forms:
+        if form in text:
+            text = text.replace(form, REDACTED)
+    return text
+
+
+def authorization_secrets(headers: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+    """What a server might echo of a request's credentials.
+
+    The ``Authorization`` values, their credential part (the Bearer token, the
+    Basic base64), and for Basic the decoded ``user:password`` and the password.
+    """
+    found: list[str] = []
+    for value in header_values(headers, "Authorization"):
+        value = value.strip()
+        scheme, _, credential = value.partition(" ")
+        credential = credential.strip()
+        found += [value, credential]
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(credential, validate=True).decode("utf-8")
+            except (binascii.Error, ValueError):
+                continue
+            found += [decoded, decoded.partition(":")[2]]
+    return tuple(s for s in found if s)
 
 
 def redact_url(url: str) -> str:
@@ -119,8 +183,13 @@ def redact_url(url: str) -> str:
 
     Safe in an error message or a log line: a blob redirect to object storage
     carries its authorisation in the query (``X-Amz-Signature``, ``sig``, ...).
+    Text that is not a well-formed URL is redacted too, never raised on.
     """
-    parts = urllib.parse.urlsplit(url)
+    url = _LOOSE_USERINFO.sub(lambda m: m.group(1) or m.group(2) or "", url, count=1)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # an unbalanced "[": nothing in it is worth showing
+        return "<malformed URL>"
     if "@" in parts.netloc:
         parts = parts._replace(netloc=parts.netloc.rsplit("@", 1)[1])
     if parts.query and _SECRET_QUERY.search(parts.query):

@@ -30,7 +30,7 @@ from ._errors import (
 )
 from ._files import AtomicFile, FileObjectSink, MemorySink, file_digest
 from ._flow import Flow, Sink, StreamBody, call, close, now, parallel
-from ._layout import REF_NAME, OCILayout
+from ._layout import MAX_DEPTH, REF_NAME, OCILayout
 from ._manifest import Descriptor, Document, Index, Platform, SchemaV1Manifest
 from ._paginate import Page, paginate
 from ._reference import validate_repository, validate_tag
@@ -60,8 +60,6 @@ __all__ = [
     "upload",
 ]
 
-MAX_DEPTH = 8
-"""Indexes nested deeper than this are refused (real images nest one level, at most two)."""
 
 
 # --- listings -------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import base64
 import binascii
 import json
 import re
+import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -70,15 +71,28 @@ MAX_SIZE = 2**63 - 1
 Annotations = tuple[tuple[str, str], ...]
 """Annotations as ``(key, value)`` pairs sorted by key: a map, hashable and canonical."""
 
-# Platform words (os, architecture, variant, os.version, features) seen in real
-# indexes are all of this shape: "linux", "ppc64le", "v7", "10.0.20348.2340",
-# "win32k", "unknown".  No "/" or parentheses, so Platform.parse can read str().
+# Platform words (os, architecture, variant) seen in real indexes are all of this
+# shape: "linux", "ppc64le", "v7", "unknown".  No "/" or parentheses, so
+# Platform.parse can read str().
 _PLATFORM_WORD = re.compile(r"[A-Za-z0-9_.+-]{1,128}")
+# os.version and os.features values are freer ("10.0.17763+build.42", "100%gpu"):
+# any visible ASCII, percent-encoded by describe() where the text syntax needs it.
+_PLATFORM_OPTION = re.compile(r"[\x21-\x7e]{1,128}")
+# containerd's specifier: os[(os.version[+feature]*)]/arch[/variant], where version
+# and features are percent-encoded (%2B is a "+" inside a value).
 _PLATFORM_TEXT = re.compile(
-    r"(?P<os>[^/()]+)(?:\((?P<os_version>[^/()]*)\))?/(?P<arch>[^/()]+)(?:/(?P<variant>[^/()]+))?"
+    r"(?P<os>[A-Za-z0-9_.+-]+)"
+    r"(?:\((?P<os_version>[A-Za-z0-9_.%-]*)(?P<os_features>(?:\+[A-Za-z0-9_.%-]+)*)\))?"
+    r"/(?P<arch>[A-Za-z0-9_.+-]+)(?:/(?P<variant>[A-Za-z0-9_.+-]+))?",
+    re.ASCII,
 )
-# URLs of foreign layers: any visible ASCII, so none can smuggle a CR/LF or space.
-_URL = re.compile(r"[\x21-\x7e]+")
+_PERCENT_ENCODED = re.compile(r"(?:[^%]|%[0-9A-Fa-f]{2})*")
+_OPTION_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+# URLs of foreign layers: absolute URIs (a scheme, as the descriptor schema's "uri"
+# format requires) of visible ASCII, so none can smuggle a CR/LF or space.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]*")
+# A descriptor's embedded "data": standard base64 with its padding (RFC 4648 section 4).
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
 
 def _is_int(value: object) -> TypeGuard[int]:
@@ -107,13 +121,29 @@ def _normalise_annotations(value: object) -> Annotations:
     return tuple(sorted(out.items()))
 
 
-def _check_words(values: object, what: str) -> tuple[str, ...]:
+def _check_words(values: object, what: str, shape: re.Pattern[str]) -> tuple[str, ...]:
     if not isinstance(values, list | tuple):
         raise InvalidPlatform(f"{what} must be a sequence of strings")
     for v in values:
-        if not isinstance(v, str) or not _PLATFORM_WORD.fullmatch(v):
+        if not isinstance(v, str) or not shape.fullmatch(v):
             raise InvalidPlatform(f"{what}: invalid value {v!r:.100}")
     return tuple(values)
+
+
+def _decode_option(text: str, whole: str) -> str:
+    """A percent-decoded os.version or os.features value of a platform specifier."""
+    if not _PERCENT_ENCODED.fullmatch(text):
+        raise InvalidPlatform(f"platform {whole[:200]!r} has a bad %-escape in {text[:100]!r}")
+    try:
+        return urllib.parse.unquote_to_bytes(text).decode("ascii")
+    except UnicodeDecodeError:
+        raise InvalidPlatform(f"platform {whole[:200]!r}: {text[:100]!r} is not ASCII") from None
+
+
+def _encode_option(value: str) -> str:
+    # Everything the specifier grammar would not read back verbatim is escaped;
+    # for "+", "%", "(", ")" and "/" this is exactly containerd's FormatAll.
+    return "".join(c if c in _OPTION_PLAIN else f"%{ord(c):02X}" for c in value)
 
 
 # --- platform ------------------------------------------------------------------
@@ -139,37 +169,53 @@ class Platform:
             value = getattr(self, name)
             if not isinstance(value, str) or not _PLATFORM_WORD.fullmatch(value):
                 raise InvalidPlatform(f"platform {name} {value!r:.100} is invalid")
-        for name in ("variant", "os_version"):
+        for name, shape in (("variant", _PLATFORM_WORD), ("os_version", _PLATFORM_OPTION)):
             value = getattr(self, name)
-            if value is not None and (
-                not isinstance(value, str) or not _PLATFORM_WORD.fullmatch(value)
-            ):
+            if value is not None and (not isinstance(value, str) or not shape.fullmatch(value)):
                 raise InvalidPlatform(f"platform {name} {value!r:.100} is invalid")
         # Lists are accepted for convenience; stored as tuples so the value hashes.
-        object.__setattr__(self, "os_features", _check_words(self.os_features, "os_features"))
-        object.__setattr__(self, "features", _check_words(self.features, "features"))
+        object.__setattr__(
+            self, "os_features", _check_words(self.os_features, "os_features", _PLATFORM_OPTION)
+        )
+        object.__setattr__(self, "features", _check_words(self.features, "features", _PLATFORM_WORD))
 
     @classmethod
     def parse(cls, text: str) -> Platform:
-        """Parse ``os/arch[/variant]``, or ``os(os_version)/arch[/variant]`` as containerd does."""
+        """Parse containerd's specifier ``os[(os_version[+feature]*)]/arch[/variant]``.
+
+        ``windows(10.0.17763+win32k)/amd64`` has OS version ``10.0.17763`` and the
+        feature ``win32k``; a ``+`` inside a value is written ``%2B`` (and ``%`` as
+        ``%25``).  Unlike containerd, the architecture is never guessed from the
+        machine running this code: it is required.
+        """
         if not isinstance(text, str):
             raise InvalidPlatform(f"platform must be a string, got {type(text).__name__}")
         m = _PLATFORM_TEXT.fullmatch(text)
         if m is None:
             raise InvalidPlatform(
-                f"platform {text[:200]!r} is not os/arch[/variant] (e.g. linux/arm64/v8)"
+                f"platform {text[:200]!r} is not os[(version[+feature]*)]/arch[/variant] "
+                "(e.g. linux/arm64/v8)"
             )
-        return cls(m["os"], m["arch"], m["variant"], m["os_version"])
+        os_version = _decode_option(m["os_version"] or "", text) or None
+        raw_features = m["os_features"] or ""
+        features = tuple(_decode_option(f, text) for f in raw_features.split("+")[1:])
+        return cls(m["os"], m["arch"], m["variant"], os_version, tuple(f for f in features if f))
 
     def __str__(self) -> str:
         text = f"{self.os}/{self.architecture}"
         return f"{text}/{self.variant}" if self.variant else text
 
     def describe(self) -> str:
-        """Like ``str()``, with the OS version when there is one: ``windows(10.0.20348.2340)/amd64``."""
-        if self.os_version is None:
+        """Like ``str()``, with OS version and features: ``windows(10.0.20348.2340+win32k)/amd64``.
+
+        containerd's ``FormatAll``: features sorted, values percent-encoded where
+        the syntax needs it, so :meth:`parse` reads the text back.
+        """
+        if self.os_version is None and not self.os_features:
             return str(self)
-        text = f"{self.os}({self.os_version})/{self.architecture}"
+        options = _encode_option(self.os_version or "")
+        options += "".join(f"+{_encode_option(f)}" for f in sorted(set(self.os_features)))
+        text = f"{self.os}({options})/{self.architecture}"
         return f"{text}/{self.variant}" if self.variant else text
 
     @classmethod
@@ -227,7 +273,7 @@ class Descriptor:
         if not isinstance(self.urls, list | tuple) or not all(
             isinstance(u, str) and _URL.fullmatch(u) for u in self.urls
         ):
-            raise InvalidArgument("urls must be strings of visible ASCII characters")
+            raise InvalidArgument("urls must be absolute URIs of visible ASCII characters")
         object.__setattr__(self, "urls", tuple(self.urls))
         object.__setattr__(self, "annotations", _normalise_annotations(self.annotations))
         if self.platform is not None and not isinstance(self.platform, Platform):
@@ -249,6 +295,11 @@ class Descriptor:
         size = obj.get("size")
         if not _is_int(size):
             raise InvalidManifest(f"{path}.size: expected an integer, got {_kind(size)}")
+        data = obj.get("data")
+        # ocireg never uses embedded data, but a document carrying garbage there is
+        # malformed, and another client may well decode it.
+        if data is not None and not (isinstance(data, str) and _BASE64.fullmatch(data)):
+            raise InvalidManifest(f"{path}.data: expected base64 text")
         platform_obj = obj.get("platform")
         platform = (
             None

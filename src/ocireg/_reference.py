@@ -16,7 +16,8 @@ what it means to ``docker pull``, crane or skopeo::
 The first component names a registry only if it contains ``.`` or ``:``, is
 ``localhost``, or has an upper-case letter (repository paths cannot); otherwise
 the registry is Docker Hub, ``docker.io``, where one-component names live under
-``library/``.  ``registry/repository`` is at most 255 characters.
+``library/``.  The repository path (after ``library/`` is added) is at most 255
+characters; the registry does not count, as in distribution/reference.
 
 Digests are restricted to what :class:`~ocireg._digest.Digest` accepts (sha256,
 sha512), since anything else could not be verified.
@@ -187,15 +188,11 @@ class Reference:
         if self.digest is not None and not isinstance(self.digest, Digest):
             raise InvalidReference(f"digest must be a Digest, got {type(self.digest).__name__}")
         registry, repository = _normalise(self.registry, self.repository)
+        # library/ may have made the path too long: measured after normalisation.
+        validate_repository(repository)
         # Frozen: normalising in place is the only way to keep construction canonical.
         object.__setattr__(self, "registry", registry)
         object.__setattr__(self, "repository", repository)
-        name = f"{registry}/{repository}"
-        if len(name) > NAME_TOTAL_LENGTH_MAX:
-            raise InvalidReference(
-                f"name {name[:300]!r} is {len(name)} characters, over {NAME_TOTAL_LENGTH_MAX}",
-                name,
-            )
 
     @classmethod
     def parse(cls, text: str) -> Reference:

@@ -52,6 +52,10 @@ def _normalise_base(base_url: str) -> str:
     A path prefix is kept: ``https://host/prefix/`` gives ``https://host/prefix/v2/...``
     (the gem needed a trailing slash for ``URI.join`` not to drop it).
     """
+    if isinstance(base_url, str) and "@" in base_url:
+        # Userinfo, or text that would put it in the path ("https:/user:pw@host"):
+        # refused without echoing any of it.
+        raise InvalidArgument("put credentials in credentials=, not in the registry URL")
     shown = redact_url(base_url)[:200]
     try:
         parts = urllib.parse.urlsplit(base_url.strip())
@@ -61,8 +65,6 @@ def _normalise_base(base_url: str) -> str:
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
         raise InvalidArgument(f"registry URL must be http(s)://host[:port][/prefix], not {shown!r}")
-    if "@" in parts.netloc:
-        raise InvalidArgument("put credentials in credentials=, not in the registry URL")
     if parts.query or parts.fragment:
         raise InvalidArgument(f"registry URL {shown!r} must not have a query or fragment")
     if any(c <= " " or c == "\x7f" for c in base_url.strip()):

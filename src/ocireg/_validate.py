@@ -22,8 +22,8 @@ from ._files import MemorySink
 from ._flow import Flow, parallel
 from ._inspect import ImageConfig
 from ._manifest import Descriptor, Index, Manifest, Platform
-from ._platform import matches
 from ._session import Session
+from ._transfer import platform_children
 from ._unpack import DiffIdSink
 
 __all__ = ["ImageReport", "ValidationReport", "validate"]
@@ -132,8 +132,8 @@ def _validate(session: Session, repo: str, top: ManifestResult, platforms: Seque
     if depth >= ops.MAX_DEPTH:
         report.problems.append(f"index {top.digest}: indexes nested more than {ops.MAX_DEPTH} deep")
         return report
-    children = [c for c in top.document.manifests
-                if not platforms or (c.platform is not None and any(matches(p, c.platform) for p in platforms))]
+    # As a copy or pull for those platforms would take them: one child per platform.
+    children = platform_children(top.document, platforms) if platforms else top.document.manifests
     if not children:
         report.problems.append("no child of the index matches the platforms asked for")
     for child in children:
