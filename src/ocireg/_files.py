@@ -32,7 +32,6 @@ __all__ = [
     "atomic_output",
     "atomic_write",
     "file_digest",
-    "file_matches",
 ]
 
 _READ_SIZE = 1 << 20
@@ -203,26 +202,6 @@ def atomic_write(
         if verifier is not None:
             verifier.finish()
     return out.path
-
-
-def file_matches(path: str | os.PathLike[str], digest: Digest, size: int | None = None) -> bool:
-    """True when ``path`` is a regular file holding exactly the bytes of ``digest``.
-
-    Used to skip blobs already present: a partial or corrupt file is never trusted.
-    """
-    target = Path(path)
-    try:
-        if not target.is_file() or target.is_symlink():
-            return False
-        if size is not None and target.stat().st_size != size:
-            return False
-        hasher = digest.hasher()
-        with target.open("rb") as f:
-            while block := f.read(_READ_SIZE):
-                hasher.update(block)
-    except OSError:
-        return False
-    return bool(hasher.hexdigest() == digest.encoded)
 
 
 def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> Digest:
