@@ -7,7 +7,9 @@ Sections: real registries. Add new sections below with their own heading.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from registry_bed import (
     missing_tools,
     start_registry,
 )
+from tlsbed import make_tls_files
 
 # ---------------------------------------------------------------------------
 # Real registries (CNCF distribution), one per set-up and session.
@@ -44,13 +47,14 @@ def require_tools(*tools: str) -> None:
     )
 
 
-def _running(setup: Setup) -> Iterator[RegistryInstance]:
+def _running(setup: Setup, *, tls: bool = False) -> Iterator[RegistryInstance]:
     require_tools("docker-registry", "htpasswd")
-    instance = start_registry(setup)
-    try:
-        yield instance
-    finally:
-        instance.stop()
+    with tempfile.TemporaryDirectory(prefix="ocireg-tls-") as certs:
+        instance = start_registry(setup, tls=make_tls_files(Path(certs)) if tls else None)
+        try:
+            yield instance
+        finally:
+            instance.stop()
 
 
 @pytest.fixture(scope="session")
@@ -86,6 +90,13 @@ def skopeo() -> str:
 def second_registry() -> Iterator[RegistryInstance]:
     """Another no-auth registry, as the destination of copies."""
     yield from _running("none")
+
+
+@pytest.fixture(scope="session")
+def registry_tls() -> Iterator[RegistryInstance]:
+    """A no-auth registry serving https on 127.0.0.1 with a certificate from a CA made for
+    the session (``instance.tls.ca``): what a port-forwarded Harbor or Zot looks like."""
+    yield from _running("none", tls=True)
 
 
 # ---------------------------------------------------------------------------
@@ -142,3 +153,24 @@ def client(reg: RegistryInstance, transport_name: str) -> Iterator[Registry]:
         yield c
     finally:
         c.transport.close()
+
+
+# ---------------------------------------------------------------------------
+# The command line: the user's own credential files kept out.
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty DOCKER_CONFIG, no containers auth.json and an empty registries.conf:
+    the user's and the machine's own files stay out."""
+    config_dir = tmp_path / "docker"
+    config_dir.mkdir()
+    (tmp_path / "registries.conf").write_text("")
+    monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(tmp_path / "registries.conf"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DOCKER_CONFIG", str(config_dir))
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "no-auth.json"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "runtime"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    return config_dir

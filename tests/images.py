@@ -11,6 +11,7 @@ manifest code, so the two can check each other.
 from __future__ import annotations
 
 import base64
+import contextvars
 import gzip
 import hashlib
 import http.client
@@ -19,6 +20,7 @@ import json
 import os
 import random
 import re
+import ssl
 import tarfile
 import urllib.parse
 import zlib
@@ -354,6 +356,10 @@ class PushError(RuntimeError):
     """push_raw got an answer it did not expect."""
 
 
+# The CA push_raw trusts for an https registry (the tests' own, see tlsbed.py).
+_CA_FILE: contextvars.ContextVar[str | None] = contextvars.ContextVar("push_raw_ca", default=None)
+
+
 def _send(
     method: str,
     url: str,
@@ -362,9 +368,16 @@ def _send(
     headers: dict[str, str] | None = None,
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost"):
-        raise PushError(f"push_raw only talks to loopback over http, not {url!r}")
-    conn = http.client.HTTPConnection(parts.netloc, timeout=60)
+    ca_file = _CA_FILE.get()
+    scheme = "https" if ca_file else "http"
+    if parts.scheme != scheme or parts.hostname not in ("127.0.0.1", "localhost"):
+        raise PushError(f"push_raw only talks to loopback over {scheme}, not {url!r}")
+    conn: http.client.HTTPConnection
+    if ca_file:
+        context = ssl.create_default_context(cafile=ca_file)
+        conn = http.client.HTTPSConnection(parts.netloc, timeout=60, context=context)
+    else:
+        conn = http.client.HTTPConnection(parts.netloc, timeout=60)
     try:
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         all_headers = {"User-Agent": _USER_AGENT, **(headers or {})}
@@ -468,6 +481,7 @@ def push_raw(
     *,
     tag: str | None = None,
     auth: tuple[str, str] | None = None,
+    ca_file: str | None = None,
 ) -> str:
     """Push ``content`` (children and blobs first) with http.client only.
 
@@ -475,7 +489,12 @@ def push_raw(
     ``tag`` (or its digest). Works with no auth, Basic auth and token auth:
     for a Bearer challenge it fetches one pull,push token for ``repo`` from
     the realm with ``auth`` as Basic credentials. Returns the manifest digest.
+    An https registry is reached with ``ca_file`` as its only trusted CA.
     """
     base_url = base_url.rstrip("/")
-    auth_header = _authorization(base_url, repo, auth)
-    return _push_manifest(base_url, repo, content, tag or content.digest, auth_header)
+    token = _CA_FILE.set(ca_file)
+    try:
+        auth_header = _authorization(base_url, repo, auth)
+        return _push_manifest(base_url, repo, content, tag or content.digest, auth_header)
+    finally:
+        _CA_FILE.reset(token)

@@ -33,6 +33,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
+from tlsbed import TlsFiles
 from tokenserver import TokenServer
 
 Setup = Literal["none", "basic", "token"]
@@ -111,7 +113,17 @@ def _yaml_str(value: str) -> str:
     return json.dumps(value)
 
 
-def _config_yaml(*, storage: Path, port: int, secret: str, auth: str) -> str:
+def _tls_yaml(tls: TlsFiles | None) -> str:
+    if tls is None:
+        return ""
+    return (
+        "  tls:\n"
+        f"    certificate: {_yaml_str(str(tls.certificate))}\n"
+        f"    key: {_yaml_str(str(tls.key))}\n"
+    )
+
+
+def _config_yaml(*, storage: Path, port: int, secret: str, auth: str, tls: TlsFiles | None = None) -> str:
     return (
         "version: 0.1\n"
         "log:\n"
@@ -130,6 +142,7 @@ def _config_yaml(*, storage: Path, port: int, secret: str, auth: str) -> str:
         "http:\n"
         f"  addr: {_yaml_str(f'127.0.0.1:{port}')}\n"
         f"  secret: {_yaml_str(secret)}\n"
+        f"{_tls_yaml(tls)}"
         f"{auth}"
     )
 
@@ -161,6 +174,8 @@ class RegistryInstance:
     error_log_path: Path
     config_path: Path
     token_server: TokenServer | None = None
+    tls: TlsFiles | None = None
+    """Set when the registry serves https with a certificate from the tests' own CA."""
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _log_files: list[IO[bytes]] = field(default_factory=list, repr=False)
     _own_workdir: bool = field(default=False, repr=False)
@@ -168,7 +183,7 @@ class RegistryInstance:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def host(self) -> str:
@@ -234,7 +249,7 @@ class RegistryInstance:
         """
         self._sync_counter += 1
         marker = f"/v2/?ocireg-bed-sync={self._sync_counter}"
-        _get(self.port, marker)
+        _get(self.port, marker, tls=self.tls)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if any(e.path == marker for e in self._raw_access_entries()):
@@ -280,8 +295,13 @@ class RegistryInstance:
         self.stop()
 
 
-def _get(port: int, target: str, timeout: float = 2.0) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def _get(port: int, target: str, timeout: float = 2.0, tls: TlsFiles | None = None) -> int:
+    conn: http.client.HTTPConnection
+    if tls is None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    else:
+        context = ssl.create_default_context(cafile=str(tls.ca))
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=context)
     try:
         conn.request("GET", target, headers={"User-Agent": BED_USER_AGENT})
         response = conn.getresponse()
@@ -301,7 +321,7 @@ def _wait_ready(instance: RegistryInstance, process: subprocess.Popen[bytes]) ->
                 + instance.error_log()[-4000:]
             )
         try:
-            status = _get(instance.port, "/v2/", timeout=1.0)
+            status = _get(instance.port, "/v2/", timeout=1.0, tls=instance.tls)
         except OSError:
             status = None
         if status in (200, 401):
@@ -319,12 +339,14 @@ def start_registry(
     *,
     workdir: Path | None = None,
     attempts: int = 5,
+    tls: TlsFiles | None = None,
 ) -> RegistryInstance:
     """Start a registry in ``setup`` and wait until ``/v2/`` answers.
 
     ``workdir`` (created if missing) holds config, htpasswd, certificate,
     logs and storage; without it a temporary directory is made and removed
-    on ``stop()``.
+    on ``stop()``.  With ``tls`` the registry serves https with that
+    certificate (see tlsbed.make_tls_files).
     """
     if setup not in SETUPS:
         raise ValueError(f"unknown set-up {setup!r}; one of {SETUPS}")
@@ -368,7 +390,7 @@ def start_registry(
 
         last_error: RegistryBedError | None = None
         for attempt in range(attempts):
-            instance = _launch(setup, base, attempt, auth, writer, reader, token_server, own)
+            instance = _launch(setup, base, attempt, auth, writer, reader, token_server, own, tls)
             try:
                 _wait_ready(instance, instance._process)  # type: ignore[arg-type]
                 return instance
@@ -400,13 +422,14 @@ def _launch(
     reader: User,
     token_server: TokenServer | None,
     own: bool,
+    tls: TlsFiles | None = None,
 ) -> RegistryInstance:
     port = free_port()
     storage = base / "storage"
     storage.mkdir(exist_ok=True)
     config = base / "config.yml"
     config.write_text(
-        _config_yaml(storage=storage, port=port, secret=secrets.token_hex(32), auth=auth)
+        _config_yaml(storage=storage, port=port, secret=secrets.token_hex(32), auth=auth, tls=tls)
     )
     access_log = base / f"access-{attempt}.log"
     error_log = base / f"registry-{attempt}.log"
@@ -421,6 +444,7 @@ def _launch(
         error_log_path=error_log,
         config_path=config,
         token_server=token_server,
+        tls=tls,
         _own_workdir=own,
     )
     out = access_log.open("wb")

@@ -236,7 +236,8 @@ def test_command_line_push_and_pull(
 
 
 def test_bad_arguments_are_named_before_anything_is_sent(tmp_path: Path) -> None:
-    with Registry("localhost:1") as reg:  # nothing listens: any request would fail otherwise
+    # Nothing listens: any request would fail otherwise (the scheme is given, so none is probed).
+    with Registry("http://localhost:1") as reg:
         with pytest.raises(InvalidArgument, match="directory"):
             reg.pull_artifact("r", "t", None)  # type: ignore[arg-type]
         with pytest.raises(InvalidArgument, match="files"):

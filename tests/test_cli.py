@@ -127,18 +127,6 @@ def auths_for(instance: RegistryInstance, user: str = "writer") -> dict[str, obj
 
 
 @pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty DOCKER_CONFIG and no containers auth.json: the user's own files stay out."""
-    config_dir = tmp_path / "docker"
-    config_dir.mkdir()
-    monkeypatch.setenv("DOCKER_CONFIG", str(config_dir))
-    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "no-auth.json"))
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "runtime"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    return config_dir
-
-
-@pytest.fixture
 def cli(
     registry: RegistryInstance, transport_name: str, isolated: Path,
     capsysbinary: pytest.CaptureFixture[bytes], monkeypatch: pytest.MonkeyPatch,
@@ -249,12 +237,30 @@ def test_pull_push_copy_tag_delete(cli: CLI, tmp_path: Path) -> None:
     assert tagged.out.decode() == cli.ref(f"cli/copied:again@{seed.index.digest}") + "\n"
     assert cli("digest", cli.ref("cli/copied:again")).out.decode() == seed.index.digest + "\n"
 
-    deleted = cli("--json", "delete", cli.ref("cli/copied:again"))
+    # Deleting a manifest would untag every tag on it: refused while others share it.
+    refused = cli("--json", "delete", cli.ref("cli/copied:again"))
+    assert_one_error_line(refused, "delete", "other tags", "(all)", "--force", seed.index.digest)
+    assert cli("digest", cli.ref("cli/copied:again")).code == 0  # nothing was deleted
+    # tag delete removes that tag alone; the manifest stays under the other.
+    untagged = cli("--json", "tag", "delete", cli.ref("cli/copied:again"))
+    assert untagged.code == 0, untagged.err
+    assert untagged.json["digest"] == seed.index.digest  # type: ignore[index]
+    assert_one_error_line(cli("digest", cli.ref("cli/copied:again")), "404")
+    assert set(cli("tags", cli.ref("cli/copied")).out.decode().split()) == {"all", "latest"}
+    assert cli("digest", cli.ref("cli/copied:all")).out.decode() == seed.index.digest + "\n"
+    # The last tag on it: deleted, and the answer names the manifest.
+    deleted = cli("--json", "delete", cli.ref("cli/copied:all"))
     assert deleted.code == 0, deleted.err
     assert deleted.json["digest"] == seed.index.digest  # type: ignore[index]
-    # Deleting the manifest untags every tag pointing at it.
-    gone = cli("manifest", cli.ref("cli/copied:all"))
-    assert_one_error_line(gone, "cli/copied:all", "404", "MANIFEST_UNKNOWN")
+    assert deleted.json["tags"] == ["all"]  # type: ignore[index]
+    gone = cli("manifest", cli.ref(f"cli/copied@{seed.index.digest}"))
+    assert_one_error_line(gone, "cli/copied@", "404", "MANIFEST_UNKNOWN")
+    # --force deletes a manifest that other tags share, and says which tags went.
+    assert cli("tag", cli.ref("cli/copied:latest"), "other").code == 0
+    forced = cli("--json", "delete", "--force", cli.ref("cli/copied:latest"))
+    assert forced.code == 0, forced.err
+    assert sorted(forced.json["tags"]) == ["latest", "other"]  # type: ignore[index]
+    assert_one_error_line(cli("digest", cli.ref("cli/copied:other")), "404")
 
 
 def test_referrers(cli: CLI) -> None:

@@ -10,6 +10,7 @@ of the test's own.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -20,7 +21,7 @@ import pytest
 
 import ocireg
 from conftest import TRANSPORTS, make_transport
-from images import oci_image
+from images import OCI_MANIFEST, ImageContent, config_blob, oci_image, push_raw, targz_layer
 from registry_bed import RegistryInstance
 from servers import RouteServer
 from test_registry import Seeded, seeded
@@ -34,6 +35,13 @@ class Driven:
     def __init__(self, client: ocireg.Registry | ocireg.AsyncRegistry) -> None:
         self.client = client
         self.loop = asyncio.new_event_loop() if isinstance(client, ocireg.AsyncRegistry) else None
+        self.owns_loop = True
+
+    def share_loop(self, other: Driven) -> None:
+        """Run on ``other``'s event loop (clients that reach each other's connections)."""
+        if self.loop is not None and other.loop is not None:
+            self.loop.close()
+            self.loop, self.owns_loop = other.loop, False
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.client, name)
@@ -56,7 +64,8 @@ class Driven:
         else:
             assert isinstance(self.client, ocireg.AsyncRegistry)
             self.loop.run_until_complete(self.client.aclose())
-            self.loop.close()
+            if self.owns_loop:
+                self.loop.close()
 
 
 async def _collect(items: AsyncIterator[Any]) -> list[Any]:
@@ -145,6 +154,126 @@ def test_pull_push_copy_tag_delete(reg: Driven, seed: Seeded, registry: Registry
     assert str(reg.delete_manifest(repo, "retagged")) == seed.docker.digest
     with pytest.raises(ocireg.ManifestUnknown):
         reg.manifest(repo, "copied")
+
+
+# --- inspect, validate, safe deletes, mirrors, scheme discovery ----------------------------
+
+
+def test_inspect_an_image_an_index_and_one_platform_of_it(reg: Driven, seed: Seeded) -> None:
+    view = reg.inspect(seed.repo, "oci")
+    config = json.loads(seed.oci.blobs[0].data)
+    assert view["Digest"] == view["ManifestDigest"] == seed.oci.digest
+    assert view["Layers"] == [blob.digest for blob in seed.oci.blobs[1:]]
+    assert [layer["Size"] for layer in view["LayersData"]] == [blob.size for blob in seed.oci.blobs[1:]]
+    assert (view["Os"], view["Architecture"], view["Env"]) == ("linux", "amd64", config["config"]["Env"])
+    assert set(view["RepoTags"]) >= seed.tags
+    assert view["Name"].endswith(f"/{seed.repo}")
+    listed = reg.inspect(seed.repo, "index", tags=False)
+    assert listed["RepoTags"] == [] and listed["Digest"] == seed.index.digest
+    assert [m["Digest"] for m in listed["Manifests"]] == [c.digest for c in seed.index.children]
+    arm = seed.index.children[1]
+    picked = reg.inspect(seed.repo, "index", platform="linux/arm64", tags=False)
+    # As skopeo: Digest is what the reference names, ManifestDigest the platform's image.
+    assert (picked["Digest"], picked["ManifestDigest"]) == (seed.index.digest, arm.digest)
+    assert picked["Architecture"] == "arm64"
+
+
+def test_validate_reads_every_blob_and_reports_each_diff_id_mismatch(
+        reg: Driven, seed: Seeded, registry: RegistryInstance, driver: str) -> None:
+    report = reg.validate(seed.repo, "index")
+    assert report.ok, report
+    assert sorted(str(image.digest) for image in report.images) == sorted(c.digest for c in seed.index.children)
+    only = reg.validate(seed.repo, "index", platforms=["linux/arm64"])
+    assert [str(image.digest) for image in only.images] == [seed.index.children[1].digest]
+    # A config whose diff_ids belong to other layers: each layer is reported, the check goes on.
+    layers = [targz_layer(1500), targz_layer(900)]
+    config = config_blob([targz_layer(10), targz_layer(20)])
+    image = ImageContent.of({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config.descriptor(),
+                             "layers": [layer.descriptor() for layer in layers]}, OCI_MANIFEST, [config, *layers])
+    repo = f"drivers/{registry.setup}/{driver}/validate"
+    push_raw(registry.url, repo, image, tag="1", auth=registry.writer.creds if registry.auth_required else None)
+    bad = reg.validate(repo, "1")
+    assert not bad.ok and bad.problem_count == 2
+    (checked,) = bad.images
+    assert [p.split(":")[0] for p in checked.problems] == [f"layer 1 {layers[0].digest.split(':')[0]}",
+                                                            f"layer 2 {layers[1].digest.split(':')[0]}"]
+    assert all("the config says" in p for p in checked.problems)
+
+
+def test_tags_sharing_and_delete_tag_remove_that_tag_alone(
+        reg: Driven, seed: Seeded, registry: RegistryInstance, driver: str) -> None:
+    repo = f"drivers/{registry.setup}/{driver}/untag"
+    reg.copy(seed.repo, "oci", None, repo, "a")
+    reg.copy(seed.repo, "docker", None, repo, "other")
+    for tag in ("b", "c"):
+        reg.tag(repo, "a", repo, tag)
+    assert sorted(reg.tags_sharing(repo, seed.oci.digest, except_tag="a")) == ["b", "c"]
+    deleted = reg.delete_tag(repo, "b")
+    assert str(deleted.digest) == seed.oci.digest
+    assert deleted.method in ("delete-by-tag", "throwaway-manifest")
+    assert set(reg.tags(repo).tags) == {"a", "c", "other"}  # the image stays under its other tags
+    assert str(reg.manifest_digest(repo, "c")) == seed.oci.digest
+    assert sorted(reg.tags_sharing(repo, seed.oci.digest)) == ["a", "c"]
+    with pytest.raises(ocireg.ManifestUnknown):
+        reg.delete_tag(repo, "b")
+
+
+def test_pull_source_takes_the_first_mirror_that_has_the_image(
+        driver: str, registry_none: RegistryInstance, second_registry: RegistryInstance) -> None:
+    seed = seeded(registry_none)  # the mirror holds the image; the primary does not
+    primary = second_registry.host
+    config = ocireg.RegistryConfig.parse(f'[[registry]]\nlocation = "{primary}"\n'
+                                         f'[[registry.mirror]]\nlocation = "{registry_none.host}"\n')
+    client = open_driven(driver, primary, config=config)
+    before = len(second_registry.access_log_lines())
+    try:
+        mirror, repo, target = client.pull_source(seed.repo, "oci")
+        assert (mirror.host, mirror.url, repo, target) == (registry_none.host, registry_none.url, seed.repo, "oci")
+        assert len(second_registry.access_log_lines()) == before  # the primary was not asked at all
+        with pytest.raises(ocireg.ManifestUnknown, match="also tried"):
+            client.pull_source(seed.repo, "absent")  # neither has it: the primary's answer, both named
+    finally:
+        client.close()
+
+
+def test_a_bare_loopback_host_is_tried_over_https_then_plain_http(
+        driver: str, registry_none: RegistryInstance, second_registry: RegistryInstance) -> None:
+    seed = seeded(registry_none)
+    client = open_driven(driver, registry_none.host)
+    dest = open_driven(driver, second_registry.host)
+    dest.share_loop(client)
+    start = len(registry_none.access_log_lines())
+    try:
+        assert client.url == f"https://{registry_none.host}" and client.host == registry_none.host  # nothing sent
+        assert len(registry_none.access_log_lines()) == start
+        assert set(client.tags(seed.repo).tags) == seed.tags
+        assert client.url == registry_none.url
+        assert str(client.manifest_digest(seed.repo, "oci")) == seed.oci.digest
+        probes = [e for e in registry_none.access_log_lines()[start:] if e.path == "/v2/"]
+        assert len(probes) == 1  # settled once, by the first operation
+        # Destinations given as bare hosts settle their scheme too: a client, or a string.
+        copied = client.copy(seed.repo, "oci", dest.client, f"drivers/{driver}/bare", "1")
+        assert str(copied.descriptor.digest) == seed.oci.digest and dest.url == second_registry.url
+        copied = client.copy(seed.repo, "docker", second_registry.host, f"drivers/{driver}/bare", "2")
+        assert str(copied.descriptor.digest) == seed.docker.digest
+    finally:
+        dest.close()
+        client.close()
+
+
+def test_concurrent_first_operations_settle_the_scheme_once(registry_none: RegistryInstance) -> None:
+    seed = seeded(registry_none)
+    start = len(registry_none.access_log_lines())
+
+    async def main() -> list[ocireg.Digest]:
+        async with ocireg.AsyncRegistry(registry_none.host) as client:
+            return await asyncio.gather(*(client.manifest_digest(seed.repo, tag) for tag in sorted(seed.tags)))
+
+    found = asyncio.run(main())
+    assert [str(d) for d in found] == [getattr(seed, name).digest for name in ("docker", "index", "manifest_list",
+                                                                               "oci")]
+    probes = [e for e in registry_none.access_log_lines()[start:] if e.path == "/v2/"]
+    assert len(probes) == 1
 
 
 def test_artifacts_and_docker_archives_round_trip(

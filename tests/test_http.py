@@ -60,9 +60,10 @@ def test_header_values_keep_every_line_in_order() -> None:
 @pytest.mark.parametrize(
     ("given", "url"),
     [
-        ("localhost:5000", "http://localhost:5000"),
-        ("127.0.0.1:5000", "http://127.0.0.1:5000"),
-        ("[::1]:5000", "http://[::1]:5000"),
+        # https first everywhere; plain HTTP on loopback is discovered (test_scheme.py).
+        ("localhost:5000", "https://localhost:5000"),
+        ("127.0.0.1:5000", "https://127.0.0.1:5000"),
+        ("[::1]:5000", "https://[::1]:5000"),
         ("ghcr.io", "https://ghcr.io"),
         ("docker.io", "https://registry-1.docker.io"),
         ("index.docker.io", "https://registry-1.docker.io"),

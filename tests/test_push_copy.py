@@ -275,7 +275,7 @@ def test_copy_of_one_platform_copies_that_child_and_keeps_its_digest(
     repo = fresh_repo("copy/one-platform")
     window = LogWindow(second_registry)
     result = client.copy(seed.repo, "index", dest, repo, "arm64", platforms=["linux/arm64"])
-    assert result.digest_changed is False
+    assert result.digest_changed is False and result.platform_child is True
     assert str(result.descriptor.digest) == arm.digest
     served = dest.manifest(repo, "arm64")
     assert str(served.digest) == arm.digest
@@ -297,7 +297,7 @@ def test_copy_filtered_to_several_platforms_makes_a_new_index(
     wanted = [f"{c.platform['os']}/{c.platform['architecture']}" + (f"/{c.platform['variant']}" if c.platform.get("variant") else "")
               for c in kept if c.platform is not None]
     result = client.copy(seed.repo, "index", dest, repo, "two", platforms=wanted)
-    assert result.digest_changed is True
+    assert result.digest_changed is True and result.platform_child is False
     assert str(result.descriptor.digest) != seed.index.digest
     served = dest.manifest(repo, "two")
     assert served.digest == result.descriptor.digest

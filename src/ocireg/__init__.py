@@ -38,6 +38,7 @@ from ._errors import (
     ErrorDetail,
     InsecureRequestError,
     InvalidArgument,
+    InvalidConfig,
     InvalidDigest,
     InvalidLayout,
     InvalidManifest,
@@ -52,6 +53,7 @@ from ._errors import (
     PlatformNotFound,
     ProtocolError,
     RedirectError,
+    RegistryBlocked,
     RegistryError,
     RemoteError,
     ResponseError,
@@ -95,6 +97,7 @@ from ._manifest import (
 )
 from ._ratelimit import RateLimitedTransport, TokenBucket
 from ._reference import Reference
+from ._regconf import RegistryConfig
 from ._results import CopyResult, Listing, PullResult, RawResponse
 from ._retry import RateLimit, RetryPolicy
 from ._semver import Version, VersionRange
@@ -155,6 +158,7 @@ __all__ = [
     "Index",
     "InsecureRequestError",
     "InvalidArgument",
+    "InvalidConfig",
     "InvalidDigest",
     "InvalidLayout",
     "InvalidManifest",
@@ -189,6 +193,8 @@ __all__ = [
     "RedirectError",
     "Reference",
     "Registry",
+    "RegistryBlocked",
+    "RegistryConfig",
     "RegistryError",
     "RegistrySettings",
     "Release",

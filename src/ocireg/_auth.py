@@ -35,7 +35,7 @@ from typing import Protocol
 from ._challenge import Challenge, parse_challenges
 from ._errorbody import ERROR_BODY_LIMIT
 from ._errors import AuthenticationError, InsecureRequestError, InvalidArgument, ResponseTooLarge
-from ._flow import Acquire, BlobBody, Flow, Gate, Release, close, read_body
+from ._flow import BlobBody, Flow, Gate, close, gated, read_body
 from ._http import Headers, Origin, Request, Response, add_query, header_values, with_header
 from ._strictjson import parse_json_object
 
@@ -631,18 +631,14 @@ class Authenticator:
             return found
         key = _key(realm, service, scopes)
         gate = self._gates.setdefault(key, Gate(f"token {realm}"))
-        yield Acquire(gate)
-        try:
-            found = self.tokens.find(realm, service, scopes, now)
-            if found is None:
-                found = key, (yield from self._fetch_token(creds, realm, service, scopes, now, send))
-        except GeneratorExit:
-            raise  # the driver releases a gate its closed flow still holds
-        except BaseException:
-            yield Release(gate)
-            raise
-        yield Release(gate)
-        return found
+
+        def fetch() -> Flow[tuple[TokenKey, str]]:
+            cached = self.tokens.find(realm, service, scopes, now)  # fetched while this flow waited
+            if cached is not None:
+                return cached
+            return key, (yield from self._fetch_token(creds, realm, service, scopes, now, send))
+
+        return (yield from gated(gate, fetch()))
 
     def _fetch_token(
         self, creds: Credentials | None, realm: str, service: str, scopes: tuple[Scope, ...], now: float, send: Send
@@ -726,16 +722,17 @@ class Authenticator:
             headers += (("Authorization", _basic(creds)),)
         self.token_requests += 1
         response = yield from send(Request("GET", add_query(realm, query), headers))
-        return (yield from self._token_answer(response))
+        return (yield from self._token_answer(response, creds.username if creds else None))
 
-    def _token_answer(self, response: Response) -> Flow[_TokenAnswer]:
+    def _token_answer(self, response: Response, user: str | None = None) -> Flow[_TokenAnswer]:
         where = f"token server {response.request.origin.host}"
         if response.status != 200:
             yield from close(response)
             # Never echo what was sent or the body: the request carried the credentials,
-            # and some servers echo them back.
+            # and some servers echo them back.  The user name is not a secret: say whose.
             if response.status in (401, 403):
-                raise AuthenticationError(f"{where} refused the credentials ({response.status})")
+                whose = f"credentials for {user}" if user else "the credentials"
+                raise AuthenticationError(f"{where} refused {whose} ({response.status})")
             raise AuthenticationError(f"{where} answered {response.status} instead of a token")
         try:
             body = yield from read_body(response, self.token_limit)

@@ -214,29 +214,30 @@ def _sync(ctx: _Context) -> str:
 
 def _artifact(ctx: _Context) -> str:
     args = ctx.args
-    ref: Reference = args.ref
-    registry = ctx.registry(ref.api_host)
+    arg: cli.RefArg = args.ref
     if args.artifact_command == "push":
+        registry, ref = ctx.push(arg)  # the primary location (registries.conf), never a mirror
         subject = None
         if args.subject is not None:
-            subject_ref: Reference = args.subject
-            if (subject_ref.api_host, subject_ref.repository) != (ref.api_host, ref.repository):
+            subject_ref = args.subject.ref
+            if (subject_ref.api_host, subject_ref.repository) != (arg.ref.api_host, arg.ref.repository):
                 raise cli._Usage("--subject must name an image in the artifact's repository")
             subject = subject_ref.target
         descriptor = registry.push_artifact(ref.repository, ref.tag if ref.digest is None else None, args.files,
                                             artifact_type=args.artifact_type,
                                             annotations=dict(args.annotation) or None, subject=subject)
-        cli._print_descriptor(ctx, ref, descriptor)
-        return f"artifact push {ref.familiar}"
+        cli._print_descriptor(ctx, arg.ref, descriptor)
+        return f"artifact push {arg.familiar}"
+    registry, ref = ctx.pull(arg)  # mirrors first, as for images
     pulled = registry.pull_artifact(ref.repository, ref.target, args.output)
     if args.json:
-        ctx.emit_json({"reference": str(ref), "digest": str(pulled.descriptor.digest),
+        ctx.emit_json({"reference": str(arg.ref), "digest": str(pulled.descriptor.digest),
                        "artifactType": pulled.artifact_type, "files": [str(p) for p in pulled.files]})
     else:
         ctx.lines(str(p) for p in pulled.files)
     for layer in pulled.untitled:
         ctx.say(f"skipped a layer without a title: {layer.digest}")
-    return f"artifact pull {ref.familiar}"
+    return f"artifact pull {arg.familiar}"
 
 
 # --- docker archives ------------------------------------------------------------------------
@@ -244,19 +245,20 @@ def _artifact(ctx: _Context) -> str:
 
 def pull_archive(ctx: _Context) -> str:
     """``pull --format docker-archive REF FILE.tar``."""
-    ref: Reference = ctx.args.ref
+    arg: cli.RefArg = ctx.args.ref
     platform: Platform | None = ctx.args.platform
     if ctx.args.all_platforms:
         raise cli._Usage("a docker archive holds one platform: give --platform (default linux/amd64)")
-    registry = ctx.registry(ref.api_host)
-    repo_tags = [ref.familiar] if ref.tag is not None and ref.digest is None else []
+    registry, ref = ctx.pull(arg)
+    # docker load names the image as it was asked for, wherever it was read from.
+    repo_tags = [arg.familiar] if arg.ref.tag is not None and arg.ref.digest is None else []
     descriptor = registry.pull_archive(ref.repository, ref.target, ctx.args.directory,
                                        platform=platform, repo_tags=repo_tags)
     if ctx.args.json:
-        ctx.emit_json({"reference": str(ref), "archive": ctx.args.directory, "descriptor": descriptor.to_json()})
+        ctx.emit_json({"reference": str(arg.ref), "archive": ctx.args.directory, "descriptor": descriptor.to_json()})
     else:
         ctx.emit(f"{descriptor.digest}\n")
-    return f"pull {ref.familiar}"
+    return f"pull {arg.familiar}"
 
 
 def push_source(path: str) -> OCILayout:

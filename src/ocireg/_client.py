@@ -6,6 +6,11 @@ only in the loop that performs the effects (:class:`~ocireg._driver.Runner`,
 :class:`~ocireg._async.AsyncRunner`) and in what a listing or a blob stream is to
 their callers (an iterator, or an async iterator).  :class:`operation` is the
 descriptor that binds a method to its class's loop, typed for each.
+
+A client given a bare host that may speak plain HTTP (loopback, or insecure)
+settles its scheme in the first operation it runs (https first, as docker and
+crane do; see :mod:`ocireg._scheme`): every operation's flow starts with
+:meth:`_Client._ready`, so both clients do it the same way.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import functools
 import math
 import os
 import time
+import urllib.parse
 from collections.abc import (
     AsyncIterator,
     Callable,
@@ -25,29 +31,36 @@ from collections.abc import (
     Sequence,
 )
 from pathlib import Path
-from typing import Any, BinaryIO, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import IO, Any, BinaryIO, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
 from . import _archive, _artifact
 from . import _endpoints as ep
 from . import _image as ops
 from ._artifact import ArtifactFile, PulledArtifact
 from ._auth import CredentialProvider, Credentials, Scope
+from ._delete import TagDeleted, delete_tag, tags_sharing
 from ._digest import Digest, DigestVerifier, verified_chunks
 from ._discovery import default_async_transport, default_transport
 from ._driver import DEFAULT_JOBS, Runner, iter_body
 from ._errors import InvalidArgument
-from ._flow import Flow, now, read_body
-from ._http import Body, Headers, Origin, Request, is_loopback_netloc
+from ._export import Writable, export_layers, image_to_export
+from ._flow import Flow, Gate, gated, now, read_body
+from ._http import Body, Headers, Origin, Request
+from ._inspect import inspect
 from ._layout import OCILayout
 from ._manifest import Descriptor, Manifest, Platform
 from ._paginate import Page
 from ._progress import NullProgress, Progress, track
-from ._reference import api_host
+from ._reference import DOCKER_HUB, DOCKER_HUB_API_HOST, Reference, api_host
+from ._regconf import PullSource, RegistryConfig, first_available
 from ._results import CopyResult, Listing, PullResult, RawResponse
 from ._retry import RateLimit, RetryPolicy
+from ._scheme import discover_scheme, plain_http_allowed
 from ._session import Limits, Session
+from ._transfer import parse_platform_arg
 from ._transport import AsyncTransport, Transport
 from ._upload import CHUNK_SIZE, MONOLITHIC_LIMIT, PushedBlob
+from ._validate import ValidationReport, validate
 
 __all__ = ["AsyncRegistry", "Registry"]
 
@@ -59,7 +72,7 @@ IN_MEMORY_BLOB_LIMIT = 256 << 20
 
 
 def _registry_url(url: str) -> str:
-    """A base URL; a bare host gets https, or http on loopback.
+    """A base URL; a bare host gets https (plain HTTP is discovered, see :mod:`ocireg._scheme`).
 
     Docker Hub's names (``docker.io``, ``index.docker.io``) become the host its API
     answers on, as references are resolved.
@@ -68,8 +81,19 @@ def _registry_url(url: str) -> str:
         raise InvalidArgument(f"url must be a string such as 'ghcr.io', not {type(url).__name__}")
     if "://" in url:
         return url
-    netloc = api_host(url.rstrip("/"))
-    return f"{'http' if is_loopback_netloc(netloc) else 'https'}://{netloc}"
+    return f"https://{api_host(url.rstrip('/'))}"
+
+
+def _undiscovered(given: str, session: Session) -> bool:
+    """Whether ``session``, made from the URL as ``given``, still has its scheme to settle:
+    a bare host that may speak plain HTTP (loopback, or insecure)."""
+    return "://" not in given and plain_http_allowed(session.host, session.insecure)
+
+
+def _discovered(session: Session, renew: Callable[[str], Session]) -> Flow[Session]:
+    """``session``, or a new one from ``renew`` for plain HTTP when the host does not speak https."""
+    base = yield from discover_scheme(session.host, insecure=session.insecure, user_agent=session.user_agent)
+    return session if base == session.base_url else renew(base)
 
 
 def _digest(value: str | Digest) -> Digest:
@@ -94,8 +118,12 @@ class operation(Generic[P, T]):
     """A client method defined as the flow it runs; each client class runs it its own way.
 
     On a :class:`Registry` the bound method returns the result; on an
-    :class:`AsyncRegistry` it returns a coroutine of it.
+    :class:`AsyncRegistry` it returns a coroutine of it.  The flow reads the session,
+    so while the client's scheme is unsettled it is built (again) after
+    :meth:`_Client._ready` has settled it.
     """
+
+    settle = True
 
     def __init__(self, build: Callable[Concatenate[Any, P], Flow[T]]) -> None:
         self.build = build
@@ -117,9 +145,21 @@ class operation(Generic[P, T]):
 
         @functools.wraps(build)
         def bound(*args: P.args, **kwargs: P.kwargs) -> Any:
-            return obj._execute(build(obj, *args, **kwargs))
+            flow = build(obj, *args, **kwargs)  # arguments are checked now, before anything is sent
+            if self.settle and obj._undiscovered:
+                # Built on the unsettled session: built again once the scheme is settled.
+                flow.close()
+                flow = obj._prepared(lambda: build(obj, *args, **kwargs))
+            return obj._execute(flow)
 
         return bound
+
+
+class unsettled_operation(operation[P, T]):
+    """An operation that may send nothing to this registry (a pull served by a mirror):
+    it settles the scheme itself, through :meth:`_Client._peer`, only if it comes here."""
+
+    settle = False
 
 
 class _Client:
@@ -138,6 +178,7 @@ class _Client:
         progress: Progress | None = None,
         jobs: int = DEFAULT_JOBS,
         retry: RetryPolicy | None = None,
+        config: RegistryConfig | None = None,
     ) -> None:
         if credentials is not None and (username is not None or password is not None):
             raise InvalidArgument("give either username/password or credentials, not both")
@@ -146,8 +187,15 @@ class _Client:
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
             raise InvalidArgument(f"jobs must be a positive integer, not {jobs!r}")
         self.url = _registry_url(url)
+        self.config = config or RegistryConfig()
+        """containers' registries configuration: insecure hosts, mirrors for :meth:`pull_source`."""
+        if self.config.is_insecure(urllib.parse.urlsplit(self.url).netloc):
+            insecure = True
+        self._credentials = credentials
         self.session = Session(self.url, credentials=credentials, insecure=insecure, limits=limits or Limits(),
                                retry=retry)
+        self._undiscovered = _undiscovered(url, self.session)
+        self._scheme_gate = Gate("scheme")
         self.jobs = jobs
         self._clock = clock
         self.progress: Progress = progress or NullProgress()
@@ -156,6 +204,37 @@ class _Client:
 
     def _execute(self, flow: Flow[Any]) -> Any:  # pragma: no cover - each client defines it
         raise NotImplementedError
+
+    def _prepared(self, build: Callable[[], Flow[T]]) -> Flow[T]:
+        """The flow ``build`` makes, made once the scheme is settled (it reads :attr:`session`)."""
+        yield from self._ready()
+        return (yield from build())
+
+    def _ready(self) -> Flow[None]:
+        """Settle https or plain HTTP for a bare loopback or insecure host, once.
+
+        Operations started meanwhile (threads, tasks) wait at the gate, then find it settled;
+        a failed discovery is tried again by the next operation.
+        """
+        if self._undiscovered:
+            yield from gated(self._scheme_gate, self._discover())
+
+    def _discover(self) -> Flow[None]:
+        if self._undiscovered:  # not settled while this flow waited at the gate
+            self.session = yield from _discovered(self.session, self._renewed)
+            self.url = self.session.base_url
+            self._undiscovered = False
+
+    def _renewed(self, base_url: str) -> Session:
+        old = self.session
+        return Session(base_url, credentials=self._credentials, insecure=old.insecure, limits=old.limits,
+                       retry=old.retry)
+
+    def _origins(self) -> tuple[Origin, ...]:
+        """Where this client's requests may go: its origin, or both schemes' while unsettled."""
+        if not self._undiscovered:
+            return (self.session.origin,)
+        return tuple(Origin.of(f"{scheme}://{self.session.host}") for scheme in ("https", "http"))
 
     def _route(self, request: Request) -> Any:
         return self._routes.get(request.origin) if self._routes else None
@@ -365,9 +444,9 @@ class _Client:
         signatures, SBOMs and other manifests whose subject is the image.  ``pin`` is
         the digest the destination must get (``repo:tag@digest``), checked first.
         """
-        dest = self.session if dest_registry is None else self._destination(dest_registry)
-        return ops.copy(self.session, dest, repo, reference, dest_repo, dest_tag, platforms=platforms,
-                        referrers=referrers, pin=_digest(pin) if pin is not None else None)
+        dest = self.session if dest_registry is None else (yield from self._destination(dest_registry))
+        return (yield from ops.copy(self.session, dest, repo, reference, dest_repo, dest_tag, platforms=platforms,
+                                    referrers=referrers, pin=_digest(pin) if pin is not None else None))
 
     # --- artifacts and archives -------------------------------------------------------
 
@@ -412,30 +491,120 @@ class _Client:
             raise InvalidArgument(f"path must be a path, not {type(path).__name__}")
         return _archive.pull_archive(self.session, repo, reference, path, platform=platform, repo_tags=repo_tags)
 
-    def _destination(self, dest: _Client | str) -> Session:
+    def _destination(self, dest: _Client | str) -> Flow[Session]:
         if isinstance(dest, str):
-            return Session(_registry_url(dest), insecure=self.session.insecure, limits=self.session.limits)
+            insecure, limits = self.session.insecure, self.session.limits
+            session = Session(_registry_url(dest), insecure=insecure, limits=limits)
+            if _undiscovered(dest, session):
+                session = yield from _discovered(session, lambda base: Session(base, insecure=insecure, limits=limits))
+            return session
         if not isinstance(dest, type(self)):
             raise InvalidArgument(f"dest_registry must be a {type(self).__name__}, a URL or None, "
                                   f"not {type(dest).__name__}")
-        if dest is not self and dest.session.origin != self.session.origin:
-            self._routes[dest.session.origin] = dest._transport_for_routes()
-        return dest.session
+        return (yield from self._peer(dest))
+
+    def _peer(self, other: Self) -> Flow[Session]:
+        """``other``'s session, its scheme settled, for a flow of this client that reaches
+        it (a copy's destination, a mirror): its requests go out on its own transport."""
+        if other is not self:
+            transport = other._transport_for_routes()
+            for origin in other._origins():
+                if origin != self.session.origin:
+                    self._routes[origin] = transport
+        yield from other._ready()
+        return other.session
 
     def _transport_for_routes(self) -> Any:  # pragma: no cover - each client defines it
         raise NotImplementedError
 
     def _open_blob(self, repo: str, digest: Digest) -> Flow[Any]:
+        yield from self._ready()
         return (yield from ep.open_blob(self.session, repo, digest, now=(yield from now())))
+
+    # --- inspect, validate, safe deletes, mirrors --------------------------------------
+
+    @operation
+    def inspect(self, repo: str, reference: str | Digest, *, platform: str | Platform | None = None,
+                tags: bool = True, name: str | None = None) -> Flow[dict[str, Any]]:
+        """skopeo's inspect view (see :mod:`ocireg._inspect`); an index lists its platforms
+        unless ``platform`` picks one.  ``tags`` lists the repository's tags (one more request);
+        ``name`` is shown as the image's name (default: host/repo)."""
+        return inspect(self.session, repo, reference, platform=platform, tags=tags, name=name)
+
+    @operation
+    def validate(self, repo: str, reference: str | Digest, *,
+                 platforms: Sequence[str | Platform] = ()) -> Flow[ValidationReport]:
+        """Fetch every manifest and blob of the image and check them (``crane validate``).
+
+        Digests and sizes of every blob, and each layer's uncompressed digest against
+        the config's ``diff_ids``; every problem is reported, nothing is stored.
+        ``platforms`` limits an index to those children (default: all).
+        """
+        wanted = [p for p in (parse_platform_arg(p) for p in platforms) if p is not None]
+        return validate(self.session, repo, reference, platforms=wanted)
+
+    @operation
+    def delete_tag(self, repo: str, tag: str) -> Flow[TagDeleted]:
+        """Remove the tag alone (DELETE by tag, else a throwaway manifest); its image stays."""
+        return delete_tag(self.session, repo, tag)
+
+    @operation
+    def tags_sharing(self, repo: str, digest: str | Digest, *,
+                     except_tag: str | None = None) -> Flow[tuple[str, ...]]:
+        """The tags of ``repo`` whose manifest is ``digest`` (other than ``except_tag``)."""
+        return tags_sharing(self.session, repo, _digest(digest), except_tag=except_tag)
+
+    @unsettled_operation
+    def pull_source(self, repo: str, reference: str | Digest, *,
+                    open_mirror: Callable[[PullSource], Self] | None = None) -> Flow[tuple[Self, str, str]]:
+        """Where to read ``repo:reference``: the first mirror of :attr:`config` that has it, else here.
+
+        Returns the client, repository and tag or digest to use there (a ``location``
+        rewrite may change all three).  Mirrors are tried in order (``pull-from-mirror``
+        honoured), each with a HEAD of the manifest.  ``open_mirror`` opens a client for
+        a mirror (default: one of this kind on this one's transport, with credentials
+        only when they come from a provider, which is asked per host).
+        """
+        target = str(reference)
+        pinned = ":" in target
+        here = Reference(DOCKER_HUB if self.host == DOCKER_HUB_API_HOST else self.host, repo,
+                         None if pinned else target, Digest.parse(target) if pinned else None)
+        sources = self.config.pull_sources(here)
+        opener = open_mirror or self._open_mirror
+        clients: dict[PullSource, Self] = {}
+
+        def probe(source: PullSource) -> Flow[Digest]:
+            client = clients[source] = self._client_for(source, opener)
+            session = yield from self._peer(client)
+            ref = source.reference
+            return (yield from ep.manifest_digest(session, ref.repository, ref.target, now=(yield from now())))
+
+        chosen = sources[0] if len(sources) == 1 else (yield from first_available(sources, probe))
+        client = clients.get(chosen) or self._client_for(chosen, opener)
+        return client, chosen.reference.repository, chosen.reference.target
+
+    def _client_for(self, source: PullSource, opener: Callable[[PullSource], Self]) -> Self:
+        return self if source.reference.api_host == self.host else opener(source)
+
+    def _open_mirror(self, source: PullSource) -> Self:
+        provider = self._credentials
+        kind: Any = type(self)  # each client's constructor takes its own kind of transport
+        opened: Self = kind(source.reference.api_host, transport=self._transport_for_routes(),
+                            insecure=source.insecure,
+                            credentials=None if isinstance(provider, Credentials) else provider,
+                            clock=self._clock, progress=self.progress, limits=self.session.limits, jobs=self.jobs)
+        return opened
 
 
 class Registry(_Client):
     """A blocking registry client: every method of docker_registry2's ``Registry``, plus push and copy.
 
-    ``url`` is the registry's base URL (``https://ghcr.io``, ``localhost:5000``).
-    Credentials are ``username``/``password``, or ``credentials`` (a
-    :class:`Credentials` or a provider called with the host, e.g. a
-    :class:`~ocireg.DockerConfigStore`).  ``jobs`` bounds the transfers in flight at
+    ``url`` is the registry's base URL (``https://ghcr.io``, ``localhost:5000``); a
+    bare loopback or insecure host is tried over https first, then plain HTTP.
+    ``config`` is containers' registries configuration (insecure hosts, mirrors for
+    :meth:`pull_source`; see :class:`~ocireg.RegistryConfig`).  Credentials are
+    ``username``/``password``, or ``credentials`` (a :class:`Credentials` or a
+    provider called with the host, e.g. a :class:`~ocireg.DockerConfigStore`).  ``jobs`` bounds the transfers in flight at
     once (1: one after another); the default transport pools that many connections.
     ``progress`` receives byte counts per blob as they move (``start``/``advance``/
     ``finish``, see ``ocireg._progress.Progress``), from several threads when
@@ -462,13 +631,14 @@ class Registry(_Client):
         progress: Progress | None = None,
         jobs: int = DEFAULT_JOBS,
         retry: RetryPolicy | None = None,
+        config: RegistryConfig | None = None,
     ) -> None:
         super().__init__(url, username=username, password=password, credentials=credentials, insecure=insecure,
-                         limits=limits, clock=clock, progress=progress, jobs=jobs, retry=retry)
+                         limits=limits, clock=clock, progress=progress, jobs=jobs, retry=retry, config=config)
         _transport_options(open_timeout, read_timeout, ca_file)
         self._own_transport = transport is None
         self.transport: Transport = transport or default_transport(
-            open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=insecure,
+            open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=self.session.insecure,
             pool_size=jobs,
         )
         self._runner = Runner(self.transport, jobs=jobs, progress=self.progress, clock=clock, route=self._route)
@@ -491,11 +661,11 @@ class Registry(_Client):
 
     def iter_catalog(self, page_size: int | None = None) -> Iterator[str]:
         """Every repository, page by page, lazily (the gem's ``paginate_doget``)."""
-        return self._iterate(ops.iter_catalog(self.session, page_size))
+        return self._iterate(self._prepared(lambda: ops.iter_catalog(self.session, page_size)))
 
     def iter_tags(self, repo: str, page_size: int | None = None) -> Iterator[str]:
         """Every tag of ``repo``, page by page, lazily."""
-        return self._iterate(ops.iter_tags(self.session, repo, page_size))
+        return self._iterate(self._prepared(lambda: ops.iter_tags(self.session, repo, page_size)))
 
     def _iterate(self, flow: Flow[Page]) -> Iterator[str]:
         yield from self._runner.drive(flow)
@@ -514,12 +684,29 @@ class Registry(_Client):
         finally:
             body.close()
 
+    def export(self, repo: str, reference: str | Digest, out: IO[bytes] | Writable, *,
+               platform: str | Platform | None = None) -> int:
+        """Write the image's flattened filesystem to ``out`` as a tar stream (``crane export``).
+
+        Whiteouts and opaque directories are applied and each layer's uncompressed
+        digest is checked against the config; an index needs ``platform``.  Returns
+        the number of entries written.  Blocking only: :mod:`tarfile` pulls each
+        layer as a file, so the layers stream through :meth:`iter_blob`, one at a time.
+        """
+        manifest, config = self._execute(self._prepared(
+            lambda: image_to_export(self.session, repo, reference, platform)))
+        return export_layers(manifest.layers, lambda layer: self.iter_blob(repo, layer.digest, layer.size), out,
+                             diff_ids=config.diff_ids)
+
 
 class AsyncRegistry(_Client):
-    """The asyncio client: every method of :class:`Registry`, awaited.
+    """The asyncio client: every method of :class:`Registry`, awaited, except ``export``.
 
     Listings and blob streams are async iterators; use it as ``async with``.  The
     default transport is the first asyncio transport installed (``ocireg_h11``'s).
+    There is no ``export``: flattening layers into a tar reads each layer as a file
+    (:mod:`tarfile` pulls from it), which has no asyncio form; stream the layers
+    with :meth:`iter_blob` instead, or use :meth:`Registry.export`.
     """
 
     def __init__(
@@ -539,13 +726,14 @@ class AsyncRegistry(_Client):
         progress: Progress | None = None,
         jobs: int = DEFAULT_JOBS,
         retry: RetryPolicy | None = None,
+        config: RegistryConfig | None = None,
     ) -> None:
         super().__init__(url, username=username, password=password, credentials=credentials, insecure=insecure,
-                         limits=limits, clock=clock, progress=progress, jobs=jobs, retry=retry)
+                         limits=limits, clock=clock, progress=progress, jobs=jobs, retry=retry, config=config)
         _transport_options(open_timeout, read_timeout, ca_file)
         self._own_transport = transport is None
         self.transport: AsyncTransport = transport or default_async_transport(
-            open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=insecure,
+            open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=self.session.insecure,
             pool_size=jobs,
         )
         from ._async import AsyncRunner  # asyncio is imported only by those who use it
@@ -570,11 +758,11 @@ class AsyncRegistry(_Client):
 
     def iter_catalog(self, page_size: int | None = None) -> AsyncIterator[str]:
         """Every repository, page by page, lazily."""
-        return self._runner.drive(ops.iter_catalog(self.session, page_size), [])
+        return self._runner.drive(self._prepared(lambda: ops.iter_catalog(self.session, page_size)), [])
 
     def iter_tags(self, repo: str, page_size: int | None = None) -> AsyncIterator[str]:
         """Every tag of ``repo``, page by page, lazily."""
-        return self._runner.drive(ops.iter_tags(self.session, repo, page_size), [])
+        return self._runner.drive(self._prepared(lambda: ops.iter_tags(self.session, repo, page_size)), [])
 
     async def iter_blob(self, repo: str, digest: str | Digest, size: int | None = None) -> AsyncIterator[memoryview]:
         """A blob's bytes in views of one reused buffer, verified as they pass."""

@@ -30,6 +30,7 @@ from ._errors import (
 )
 from ._flow import Flow, close, read_body
 from ._http import Response, authorization_secrets, redact_secrets, redact_url, secret_forms
+from ._scheme import http_to_https_hint
 from ._strictjson import parse_json
 
 __all__ = [
@@ -207,6 +208,9 @@ def response_error(response: Response, body: bytes) -> ResponseError:
     method = response.request.method
     url = redact_url(response.request.url)
     message = f"{method} {url}: {_summary(response.status, errors)}"
+    hint = None if errors else http_to_https_hint(response.status, body)
+    if hint is not None:  # plain HTTP reached a TLS port: the server's own words say so
+        message += f": {hint}"
     cls = _error_class(response.status, codes)
     if cls is TooManyRequests:
         return TooManyRequests(

@@ -44,6 +44,7 @@ __all__ = [
     "ErrorDetail",
     "InsecureRequestError",
     "InvalidArgument",
+    "InvalidConfig",
     "InvalidDigest",
     "InvalidLayout",
     "InvalidManifest",
@@ -58,6 +59,7 @@ __all__ = [
     "PlatformNotFound",
     "ProtocolError",
     "RedirectError",
+    "RegistryBlocked",
     "RegistryError",
     "RemoteError",
     "ResponseError",
@@ -118,6 +120,14 @@ class InsecureRequestError(UsageError):
 
 class PlatformNotFound(UsageError, LookupError):
     """No entry of an index matches the requested platform."""
+
+
+class InvalidConfig(UsageError, ValueError):
+    """A configuration file (containers' ``registries.conf``) is malformed; names the file."""
+
+
+class RegistryBlocked(UsageError):
+    """The registries configuration blocks the registry (``blocked = true``)."""
 
 
 class LocalFileError(UsageError, OSError):

@@ -17,7 +17,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,6 +29,7 @@ __all__ = [
     "AtomicFile",
     "FileObjectSink",
     "MemorySink",
+    "atomic_output",
     "atomic_write",
     "file_digest",
 ]
@@ -169,6 +170,20 @@ class FileObjectSink:
         pass
 
 
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str], *, mode: int | None = None) -> Iterator[AtomicFile]:
+    """An :class:`AtomicFile` to ``write`` to: it takes ``path``'s name only when the block
+    ends without error, and leaves nothing when it raises (a tar being streamed out)."""
+    sink = AtomicFile(path, mode=mode)
+    sink.open()
+    try:
+        yield sink
+    except BaseException:
+        sink.abort()
+        raise
+    sink.commit()
+
+
 def atomic_write(
     path: str | os.PathLike[str],
     chunks: Iterable[bytes | bytearray | memoryview],
@@ -178,20 +193,15 @@ def atomic_write(
     mode: int | None = None,
 ) -> Path:
     """Write ``chunks`` to ``path`` atomically, verifying ``digest``/``size`` when given."""
-    sink = AtomicFile(path, mode=mode)
     verifier = DigestVerifier(digest, size) if digest is not None else None
-    sink.open()
-    try:
+    with atomic_output(path, mode=mode) as out:
         for chunk in chunks:
             if verifier is not None:
                 verifier.update(chunk)
-            sink.write(chunk)
+            out.write(chunk)
         if verifier is not None:
             verifier.finish()
-    except BaseException:
-        sink.abort()
-        raise
-    return sink.commit()
+    return out.path
 
 
 def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> Digest:

@@ -64,6 +64,7 @@ __all__ = [
     "StreamBody",
     "call",
     "close",
+    "gated",
     "now",
     "parallel",
     "read_body",
@@ -261,6 +262,21 @@ def parallel(flows: Sequence[Flow[T]], jobs: int | None = None) -> Flow[tuple[T,
         return ((yield from flows[0]),)
     results: tuple[T, ...] = yield Parallel(tuple(flows), jobs)
     return results
+
+
+def gated(gate: Gate, flow: Flow[T]) -> Flow[T]:
+    """``flow`` run while holding ``gate``: one flow at a time does it (a token request,
+    a scheme probe); the others wait, then find its result stored."""
+    yield Acquire(gate)
+    try:
+        result = yield from flow
+    except GeneratorExit:
+        raise  # the driver releases a gate its closed flow still holds
+    except BaseException:
+        yield Release(gate)
+        raise
+    yield Release(gate)
+    return result
 
 
 def now() -> Flow[float]:

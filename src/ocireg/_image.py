@@ -404,7 +404,8 @@ def copy(src: Session, dst: Session, repo: str, reference: str | Digest, dest_re
         # One at a time: without the referrers API each one rewrites the same tag index.
         for referrer in copied:
             yield from send_tree(dst, dest_repo, source, referrer.digest, referrer.media_type, mount_from)
-    return CopyResult(sent.descriptor, sent is not result and len(wanted) > 1, copied)
+    changed = sent is not result
+    return CopyResult(sent.descriptor, changed and len(wanted) > 1, copied, platform_child=changed and len(wanted) == 1)
 
 
 def send_tree(dst: Session, repo: str, source: ImageSource, digest: Digest, media_type: str,

@@ -21,7 +21,7 @@ import time
 from collections.abc import Generator, Iterable
 from typing import IO, Any, Protocol, TypeVar
 
-__all__ = ["NullProgress", "PlainProgress", "Progress", "TqdmProgress", "open_progress"]
+__all__ = ["NullProgress", "PlainProgress", "Progress", "TqdmProgress", "open_progress", "size_text"]
 
 Chunk = TypeVar("Chunk", bound=bytes | bytearray | memoryview)
 
@@ -33,7 +33,7 @@ def _label(key: str) -> str:
     return key[:_DIGEST_SHOWN]
 
 
-def _size(n: float) -> str:
+def size_text(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -147,7 +147,7 @@ class PlainProgress:
                 return
             self._reported.add(key)
             self._counts.blobs += 1
-            self._stream.write(f"{_label(key)}: {_size(self._counts.done.get(key, 0))} done\n")
+            self._stream.write(f"{_label(key)}: {size_text(self._counts.done.get(key, 0))} done\n")
             self._stream.flush()
 
     def close(self) -> None:
@@ -155,8 +155,8 @@ class PlainProgress:
             return
         elapsed = max(time.monotonic() - self._began, 1e-6)
         self._stream.write(
-            f"{self._counts.blobs} blob(s), {_size(self._counts.bytes)} in {elapsed:.1f} s "
-            f"({_size(self._counts.bytes / elapsed)}/s)\n"
+            f"{self._counts.blobs} blob(s), {size_text(self._counts.bytes)} in {elapsed:.1f} s "
+            f"({size_text(self._counts.bytes / elapsed)}/s)\n"
         )
         self._stream.flush()
 

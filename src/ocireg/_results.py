@@ -58,6 +58,8 @@ class CopyResult:
     digest_changed: bool
     """True when a platform filter made a new index, whose digest differs from the source's."""
     referrers: tuple[Descriptor, ...] = ()
+    platform_child: bool = False
+    """True when one platform was asked of an index: that child manifest was copied, as it is."""
 
 
 def last_of(next_url: str | None) -> str | None:

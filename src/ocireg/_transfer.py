@@ -10,10 +10,10 @@ from typing import NamedTuple
 
 from ._digest import Digest
 from ._errors import InvalidArgument, PlatformNotFound
-from ._manifest import Document, Index, Manifest, Platform, SchemaV1Manifest
+from ._manifest import Descriptor, Document, Index, Manifest, Platform, SchemaV1Manifest
 from ._platform import select
 
-__all__ = ["BlobRef", "blobs_of", "filter_index", "parse_platform_arg"]
+__all__ = ["BlobRef", "blobs_of", "filter_index", "parse_platform_arg", "platform_children"]
 
 
 class BlobRef(NamedTuple):
@@ -41,23 +41,31 @@ def parse_platform_arg(value: str | Platform | None) -> Platform | None:
     return Platform.parse(value)
 
 
-def filter_index(index: Index, platforms: Sequence[Platform]) -> Index:
-    """A new index keeping, for each of ``platforms``, the child :func:`select` picks.
+def platform_children(index: Index, platforms: Sequence[Platform]) -> tuple[Descriptor, ...]:
+    """For each of ``platforms``, the child :func:`select` picks (none where none matches).
 
     One child per platform, as containerd pulls and skopeo copies: an ``arm64``
-    host could also run ``arm/v7``, but a copy for ``linux/arm64`` wants the arm64
-    image only.  Children keep their order in the index.  The new index's bytes,
-    and so its digest, differ from the original's.
+    host could also run ``arm/v7``, but ``linux/arm64`` asks for the arm64 image
+    only.  Children keep their order in the index.
     """
-    if not platforms:
-        raise InvalidArgument("filter_index needs at least one platform")
     chosen: set[int] = set()  # by identity: two equal entries are still two entries
     for want in platforms:
         try:
             chosen.add(id(select(index.manifests, want)))
         except PlatformNotFound:
             continue
-    kept = tuple(child for child in index.manifests if id(child) in chosen)
+    return tuple(child for child in index.manifests if id(child) in chosen)
+
+
+def filter_index(index: Index, platforms: Sequence[Platform]) -> Index:
+    """A new index keeping, for each of ``platforms``, the child :func:`select` picks.
+
+    See :func:`platform_children`.  The new index's bytes, and so its digest,
+    differ from the original's.
+    """
+    if not platforms:
+        raise InvalidArgument("filter_index needs at least one platform")
+    kept = platform_children(index, platforms)
     if not kept:
         available = ", ".join(str(c.platform) for c in index.manifests if c.platform) or "none"
         raise PlatformNotFound(f"no child matches {', '.join(map(str, platforms))} (have: {available})")
