@@ -353,16 +353,17 @@ class _Client:
     @operation
     def blob(self, repo: str, digest: str | Digest,
              outpath: str | os.PathLike[str] | BinaryIO | None = None, *,
-             max_memory: int = IN_MEMORY_BLOB_LIMIT) -> Flow[bytes | Path | BinaryIO]:
+             max_memory: int = IN_MEMORY_BLOB_LIMIT, size: int | None = None) -> Flow[bytes | Path | BinaryIO]:
         """A blob: to ``outpath`` (a path, written atomically; or a binary file), else its bytes.
 
         Every byte is verified against ``digest`` while it streams; a mismatch raises
         :class:`~ocireg.DigestMismatch` and leaves no file at the path.  Held in memory
-        (no ``outpath``), a blob may be at most ``max_memory`` bytes.
+        (no ``outpath``), a blob may be at most ``max_memory`` bytes.  ``size``, when known,
+        is checked too and gives progress reports their end.
         """
         d = _digest(digest)
         sink = ops.blob_sink(outpath, repo, d, max_memory)
-        return (yield from ops.blob_into(self.session, repo, d, sink))  # type: ignore[no-any-return]
+        return (yield from ops.blob_into(self.session, repo, d, sink, size))  # type: ignore[no-any-return]
 
     @operation
     def delete_blob(self, repo: str, digest: str | Digest) -> Flow[None]:

@@ -28,7 +28,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, NoReturn
+from typing import IO, Any, BinaryIO, NoReturn, cast
 
 from . import __version__, _cli_jobs
 from ._auth import CredentialProvider, Credentials
@@ -39,7 +39,7 @@ from ._driver import DEFAULT_JOBS, run_flow
 from ._endpoints import ManifestResult
 from ._errors import InvalidArgument, RegistryError, UsageError
 from ._explain import explain
-from ._files import atomic_output, atomic_write
+from ._files import atomic_output
 from ._flow import Flow, call
 from ._http import Request, Response, redact_url
 from ._inspect import render_view
@@ -603,12 +603,8 @@ def _blob(ctx: _Context) -> None:
     assert digest is not None  # _digest_reference demands one
     # The size makes a bar with an end; asking for it costs a HEAD, so only for a bar.
     size = None if isinstance(ctx.progress, NullProgress) else registry.blob_size(ref.repository, digest)
-    chunks = registry.iter_blob(ref.repository, digest, size)
-    if ctx.args.output:
-        atomic_write(ctx.args.output, chunks)  # iter_blob verifies digest and size already
-    else:
-        for chunk in chunks:
-            ctx.stdout.write(chunk)
+    # Through the driver's pipeline: read, hashed and written at once, resumed if cut.
+    registry.blob(ref.repository, digest, ctx.args.output or cast(BinaryIO, ctx.stdout), size=size)
 
 
 def _pull(ctx: _Context) -> None:
