@@ -19,7 +19,6 @@ import functools
 import math
 import os
 import time
-import urllib.parse
 from collections.abc import (
     AsyncIterator,
     Callable,
@@ -189,11 +188,15 @@ class _Client:
         self.url = _registry_url(url)
         self.config = config or RegistryConfig()
         """containers' registries configuration: insecure hosts, mirrors for :meth:`pull_source`."""
-        if self.config.is_insecure(urllib.parse.urlsplit(self.url).netloc):
-            insecure = True
         self._credentials = credentials
+        # The session validates the URL (and never echoes a password in it) before the
+        # configuration looks at its host.
         self.session = Session(self.url, credentials=credentials, insecure=insecure, limits=limits or Limits(),
                                retry=retry)
+        if not insecure and self.config.is_insecure(self.session.host):
+            insecure = True
+            self.session = Session(self.url, credentials=credentials, insecure=True, limits=limits or Limits(),
+                                   retry=retry)
         self._undiscovered = _undiscovered(url, self.session)
         self._scheme_gate = Gate("scheme")
         self.jobs = jobs
