@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import re
 import sys
 from collections.abc import Callable
@@ -189,12 +190,12 @@ def _sync(ctx: _Context) -> str:
             ctx.say(f"{result.status} {result.source} -> {result.target}")
 
     if args.dask_scheduler:
-        try:
-            from distributed import Client
+        try:  # by name: the core (vendored, too) never depends on Dask
+            client_class = importlib.import_module("distributed").Client
         except ImportError:
             raise InvalidArgument("--dask-scheduler needs Dask: pip install 'ocireg[dask]'") from None
         # The cluster decides how many images run at once; -j is then each copy's blobs.
-        with Client(args.dask_scheduler) as client:  # type: ignore[no-untyped-call]
+        with client_class(args.dask_scheduler) as client:
             report = sync(config, executor=client.get_executor(), copy_jobs=args.jobs, dry_run=args.dry_run,
                           fail_fast=args.fail_fast, progress=progress)
     else:
