@@ -159,7 +159,7 @@ class _Pipeline:
     """
 
     DEPTH = 4
-    BUFFER = 4 << 20
+    BUFFER = CHUNK_SIZE  # 1 MiB: DEPTH of them per transfer, jobs transfers at once
 
     def __init__(self, sink: Any, verifier: DigestVerifier) -> None:
         self.sink = sink
@@ -176,7 +176,7 @@ class _Pipeline:
     def free_buffer(self) -> memoryview:
         if self._made < self.DEPTH and self._free.empty():
             self._made += 1
-            return memoryview(bytearray(self.BUFFER if self._made > 1 else CHUNK_SIZE))
+            return memoryview(bytearray(self.BUFFER))
         while True:
             self._raise_failure()
             try:
