@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import importlib
+import subprocess
+import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -116,24 +118,36 @@ def test_the_core_never_imports_a_transport_package() -> None:
 # --- the default and the names ---------------------------------------------------------
 
 
-def test_urllib3_is_preferred_then_h11_then_the_standard_library(plugins: Plugins) -> None:
-    plugins(sync=OURS)
+def test_without_a_name_the_standard_library_transport_is_used(plugins: Plugins) -> None:
+    # Whatever is registered, even a broken declaration: none is loaded without a name.
+    plugins(sync={**OURS, "other": "thirdparty_transport:Recording"})
     transport = ocireg.default_transport(**OPTIONS)
-    assert type(transport) is Urllib3Transport
-    transport.close()
-
-
-def test_an_entry_point_that_does_not_import_counts_as_absent(plugins: Plugins) -> None:
-    plugins(sync={"urllib3": BROKEN, "h11": OURS["h11"]})
-    transport = ocireg.default_transport(**OPTIONS)
-    assert type(transport) is H11Transport
-
-
-def test_without_urllib3_or_h11_the_standard_library_transport_is_used(plugins: Plugins) -> None:
-    plugins(sync={"urllib3": BROKEN, "h11": BROKEN, "other": "thirdparty_transport:Recording"})
-    transport = ocireg.default_transport(**OPTIONS)
-    assert type(transport) is HTTPClientTransport  # a third party's is used when named
+    assert type(transport) is HTTPClientTransport
     assert type(Registry("127.0.0.1:5000").transport) is HTTPClientTransport
+
+
+STARTUP = """
+import sys
+import ocireg
+assert type(ocireg.default_transport()) is ocireg.HTTPClientTransport
+loaded = {"importlib.metadata", "urllib3", "h11", "ocireg_urllib3", "ocireg_h11"} & set(sys.modules)
+assert not loaded, loaded
+print("ok")
+"""
+
+
+def test_the_default_needs_no_entry_point_scan_and_no_transport_package() -> None:
+    """Scanning entry points and importing urllib3 cost a command line more than its work."""
+    done = subprocess.run([sys.executable, "-c", STARTUP], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_a_named_entry_point_that_does_not_import_counts_as_absent(plugins: Plugins) -> None:
+    plugins(sync={"urllib3": BROKEN, "h11": OURS["h11"]})
+    transport = ocireg.default_transport("h11", **OPTIONS)
+    assert type(transport) is H11Transport
+    assert "urllib3" not in available_transports() and "h11" in available_transports()
 
 
 def test_a_named_third_party_transport_gets_the_options(plugins: Plugins) -> None:

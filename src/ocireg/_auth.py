@@ -23,7 +23,6 @@ Nothing here reads a clock: ``now`` is an argument, as is every expiry.
 from __future__ import annotations
 
 import base64
-import inspect
 import ipaddress
 import math
 import urllib.parse
@@ -309,6 +308,8 @@ def _takes_repository(source: object) -> bool:
     """Whether a credential provider accepts the ``repository`` keyword."""
     if source is None or isinstance(source, Credentials) or not callable(source):
         return False
+    import inspect  # costly to import; only a callable provider needs it
+
     try:
         parameters = inspect.signature(source).parameters.values()
     except (TypeError, ValueError):  # a builtin without a signature: host only

@@ -1,14 +1,14 @@
 """Command-line jobs beyond one image: ``sync``, ``artifact push|pull``, docker archives.
 
-:mod:`ocireg.cli` registers these through :func:`add_commands` and :data:`COMMANDS`
-and calls :func:`pull_archive` / :func:`push_source` from its ``pull`` and ``push``;
+:mod:`ocireg.cli` parses their arguments; :mod:`ocireg._cli_commands` runs them
+through :data:`COMMANDS` and calls :func:`pull_archive` / :func:`push_source` from
+its ``pull`` and ``push``;
 the work itself lives in the core modules (:mod:`._sync`, :mod:`._artifact`,
 :mod:`._archive`).  Dask is imported only by ``sync --dask-scheduler``.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import importlib
 import re
@@ -17,17 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import _cli_commands as commands
 from . import cli
 from ._archive import ArchiveLayout
-from ._artifact import ArtifactFile
+from ._defaults import DEFAULT_JOBS
 from ._errors import InvalidArgument
 from ._layout import OCILayout
 from ._manifest import Platform
-from ._media import is_valid_media_type
 from ._reference import Reference
-from ._semver import VersionRange
 from ._sync import (
-    DEFAULT_JOBS,
     ConnectionOptions,
     ImageResult,
     RegistrySettings,
@@ -39,99 +37,10 @@ from ._sync import (
 )
 
 if TYPE_CHECKING:
-    from .cli import _Context
+    from ._cli_commands import _Context
 
-__all__ = ["COMMANDS", "add_commands", "add_pull_format", "pull_archive", "push_source"]
+__all__ = ["COMMANDS", "pull_archive", "push_source"]
 
-FORMATS = ("oci", "docker-archive")
-
-
-# --- argument values -------------------------------------------------------------------
-
-
-def _semver(text: str) -> VersionRange:
-    try:
-        return VersionRange.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _rate(text: str) -> tuple[str, float]:
-    host, sep, value = text.rpartition("=")
-    try:
-        rate = float(value)
-        if not sep or not host or not 0 < rate < float("inf"):
-            raise ValueError
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give HOST=REQUESTS_PER_SECOND") from None
-    return host, rate
-
-
-def _annotation(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"{text!r}: give KEY=VALUE")
-    return key, value
-
-
-def _artifact_file(text: str) -> ArtifactFile:
-    """``FILE`` or ``FILE:MEDIATYPE``, as oras reads them (a colon followed by a media type)."""
-    path, sep, media_type = text.rpartition(":")
-    if sep and path and is_valid_media_type(media_type):
-        return ArtifactFile(Path(path), media_type)
-    return ArtifactFile(Path(text))
-
-
-# --- the parser ----------------------------------------------------------------------------
-
-
-def add_pull_format(pull: argparse.ArgumentParser) -> None:
-    pull.add_argument("--format", choices=FORMATS, default="oci",
-                      help="oci: an OCI image layout directory (default); docker-archive: a tar "
-                           "file as docker save writes it (one platform: --platform, else linux/amd64)")
-
-
-def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
-    """Add ``sync`` and ``artifact`` to the parser ``command`` makes subparsers for."""
-    sub = command("sync", "mirror repositories between registries (idempotent, resumable, concurrent)")
-    sub.add_argument("config", metavar="CONFIG", nargs="?", help="a TOML sync config (see the README)")
-    sub.add_argument("--from", dest="source", metavar="SRC", help="source repository (or namespace)")
-    sub.add_argument("--to", dest="target", metavar="DST", help="target repository (or namespace prefix)")
-    sub.add_argument("--namespace", action="store_true",
-                     help="SRC is host[/prefix]: copy every repository the catalog lists under it")
-    sub.add_argument("--tag", action="append", default=[], help="an exact tag (repeatable)")
-    sub.add_argument("--tag-regex", action="append", default=[], metavar="REGEX",
-                     help="tags that fully match REGEX (repeatable)")
-    sub.add_argument("--exclude-regex", action="append", default=[], metavar="REGEX",
-                     help="leave out tags that fully match REGEX (repeatable)")
-    sub.add_argument("--semver", type=_semver, metavar="RANGE", help="tags in a version range: '>=1.2 <2', '^3.1'")
-    sub.add_argument("--newest", type=int, metavar="N", help="only the tags of the N highest versions")
-    sub.add_argument("--platform", type=cli._platform, action="append", default=[],
-                     help="os/arch[/variant] to keep from an index (repeatable)")
-    sub.add_argument("--referrers", action="store_true", help="copy signatures, SBOMs and other referrers too")
-    sub.add_argument("--rate", type=_rate, action="append", default=[], metavar="HOST=RPS",
-                     help="at most RPS requests per second to HOST (repeatable)")
-    sub.add_argument("--dry-run", action="store_true", help="print the plan, copy nothing")
-    sub.add_argument("--fail-fast", action="store_true", help="stop at the first image that fails")
-    sub.add_argument("--dask-scheduler", metavar="ADDRESS",
-                     help="run the copies on a Dask cluster (tcp://HOST:PORT; needs ocireg[dask])")
-
-    sub = command("artifact", "push or pull files as an OCI artifact, as oras does")
-    actions = sub.add_subparsers(dest="artifact_command", metavar="ACTION", required=True)
-    push = actions.add_parser("push", help="push files as an artifact", description="push files as an artifact")
-    cli._global_options(push, suppress=True)
-    push.add_argument("ref", metavar="REF", type=cli._reference)
-    push.add_argument("files", metavar="FILE[:MEDIATYPE]", nargs="+", type=_artifact_file)
-    push.add_argument("--artifact-type", help="the artifact's type (default application/vnd.unknown.artifact.v1)")
-    push.add_argument("--annotation", type=_annotation, action="append", default=[], metavar="KEY=VALUE",
-                      help="a manifest annotation (repeatable)")
-    push.add_argument("--subject", type=cli._reference, metavar="REF",
-                      help="the image this artifact refers to (same repository)")
-    pull = actions.add_parser("pull", help="write an artifact's files by their titles",
-                              description="write an artifact's files by their titles")
-    cli._global_options(pull, suppress=True)
-    pull.add_argument("ref", metavar="REF", type=cli._reference)
-    pull.add_argument("-o", "--output", metavar="DIR", default=".", help="directory to write to (default .)")
 
 
 # --- sync ------------------------------------------------------------------------------------
@@ -227,7 +136,7 @@ def _artifact(ctx: _Context) -> str:
         descriptor = registry.push_artifact(ref.repository, ref.tag if ref.digest is None else None, args.files,
                                             artifact_type=args.artifact_type,
                                             annotations=dict(args.annotation) or None, subject=subject)
-        cli._print_descriptor(ctx, arg.ref, descriptor)
+        commands._print_descriptor(ctx, arg.ref, descriptor)
         return f"artifact push {arg.familiar}"
     registry, ref = ctx.pull(arg)  # mirrors first, as for images
     pulled = registry.pull_artifact(ref.repository, ref.target, args.output)

@@ -30,12 +30,21 @@ from collections.abc import (
     Sequence,
 )
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
+from typing import (
+    IO,
+    TYPE_CHECKING,
+    Any,
+    BinaryIO,
+    Concatenate,
+    Generic,
+    ParamSpec,
+    Self,
+    TypeVar,
+    overload,
+)
 
-from . import _archive, _artifact
 from . import _endpoints as ep
 from . import _image as ops
-from ._artifact import ArtifactFile, PulledArtifact
 from ._auth import CredentialProvider, Credentials, Scope
 from ._delete import TagDeleted, delete_tag, tags_sharing
 from ._digest import Digest, DigestVerifier, verified_chunks
@@ -60,6 +69,9 @@ from ._transfer import parse_platform_arg
 from ._transport import AsyncTransport, Transport
 from ._upload import CHUNK_SIZE, MONOLITHIC_LIMIT, PushedBlob
 from ._validate import ValidationReport, validate
+
+if TYPE_CHECKING:
+    from ._artifact import ArtifactFile, PulledArtifact
 
 __all__ = ["AsyncRegistry", "Registry"]
 
@@ -470,6 +482,8 @@ class _Client:
         ``files`` are paths, ``(path, media_type)`` pairs or :class:`ArtifactFile` objects;
         ``subject`` (a tag, digest or descriptor in ``repo``) makes it a referrer.
         """
+        from . import _artifact  # artifacts and archives are imported by those who use them
+
         return _artifact.push_artifact(self.session, repo, tag, files, artifact_type=artifact_type,
                                        annotations=annotations, subject=subject)
 
@@ -479,6 +493,8 @@ class _Client:
         """Write an artifact's files into ``directory`` by their titles, refusing unsafe ones."""
         if not isinstance(directory, str | os.PathLike):
             raise InvalidArgument(f"directory must be a path, not {type(directory).__name__}")
+        from . import _artifact
+
         return _artifact.pull_artifact(self.session, repo, reference, directory)
 
     @operation
@@ -493,6 +509,8 @@ class _Client:
         """
         if not isinstance(path, str | os.PathLike):
             raise InvalidArgument(f"path must be a path, not {type(path).__name__}")
+        from . import _archive
+
         return _archive.pull_archive(self.session, repo, reference, path, platform=platform, repo_tags=repo_tags)
 
     def _destination(self, dest: _Client | str) -> Flow[Session]:

@@ -15,9 +15,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from ._defaults import DEFAULT_JOBS
 from ._digest import DigestVerifier, verified_chunks
 from ._errors import (
     Cancelled,
@@ -61,9 +61,6 @@ T = TypeVar("T")
 
 CHUNK_SIZE = 1 << 20
 """Streaming read size: 1 MiB reads are 2-3 times faster than 8 KiB ones here."""
-
-DEFAULT_JOBS = 4
-"""Transfers in flight at once by default (containerd pulls 3 layers at a time, crane 4)."""
 
 _GATE_LOCK = threading.Lock()
 
@@ -493,6 +490,8 @@ class Runner:
             except BaseException as exc:
                 failures.append((i, exc))
                 scope.cancel()
+
+        from concurrent.futures import ThreadPoolExecutor  # not for a one-request command
 
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ocireg") as pool:
             for future in [pool.submit(work, i) for i in range(len(flows))]:

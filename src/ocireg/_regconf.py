@@ -30,7 +30,6 @@ pulls.  Everything here is pure except :meth:`RegistryConfig.load`, which reads 
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,6 +129,8 @@ class RegistryConfig:
     @classmethod
     def parse(cls, text: str, source: str = "<registries.conf>", *, drop_in: bool = False) -> RegistryConfig:
         """One file's content; v1 tables are converted (not in drop-ins, as containers/image)."""
+        import tomllib  # only when a registries.conf exists
+
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

@@ -14,7 +14,6 @@ Hub's ``ratelimit-limit: 100;w=21600``) so callers can see how much is left.
 
 from __future__ import annotations
 
-import email.utils
 import math
 import random
 from collections.abc import Callable
@@ -88,6 +87,8 @@ def retry_after(response: Response, now: float) -> float | None:
         return None
     if value.isdigit():
         return float(int(value[:12]))
+    import email.utils  # only for the rare HTTP-date form: a quicker start-up
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):

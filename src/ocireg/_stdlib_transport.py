@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import base64
 import http.client
+import os
 import select
 import socket
 import ssl
+import sys
 import threading
 import urllib.parse
-import urllib.request
 from collections.abc import Iterable
 from email.errors import MultipartInvariantViolationDefect, StartBoundaryNotFoundDefect
 from typing import NamedTuple
@@ -205,8 +206,10 @@ class HTTPClientTransport:
 
     def _route(self, request: Request) -> _Route:
         origin = request.origin
-        if not self._proxy_from_env:
+        if not self._proxy_from_env or not _proxy_settings_exist():
             return _Route(origin, None)
+        import urllib.request
+
         proxy = urllib.request.getproxies().get(origin.scheme)
         if not proxy or urllib.request.proxy_bypass(origin.host):
             return _Route(origin, None)
@@ -490,3 +493,10 @@ class _Stream:
         if conn is not None:
             conn.close()
 
+
+def _proxy_settings_exist() -> bool:
+    """Whether a proxy may be configured: ``*_proxy`` variables on Linux (urllib.request,
+    which reads them, is slow to import, so a command line without them never loads it)."""
+    if sys.platform in ("darwin", "win32"):  # system settings count there, not only the environment
+        return True
+    return any(name.lower().endswith("_proxy") for name in os.environ)

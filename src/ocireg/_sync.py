@@ -41,6 +41,7 @@ from typing import Any, Literal
 from ._auth import CredentialProvider, Credentials
 from ._client import Registry
 from ._credentials import DockerConfigStore
+from ._defaults import DEFAULT_JOBS
 from ._digest import Digest
 from ._discovery import available_transports, default_transport
 from ._errors import InvalidArgument, NotFound, RegistryError, RemoteError
@@ -69,8 +70,6 @@ __all__ = [
 
 _REFERRERS_TAG = re.compile(r"sha256-[0-9a-f]{64}|sha512-[0-9a-f]{128}")
 Status = Literal["copied", "skipped", "failed", "cancelled", "planned"]
-DEFAULT_JOBS = 4
-"""Transfers in flight at once, split between images and the blobs of each."""
 CONFIG_LIMIT = 4 << 20
 """Largest sync config read: thousands of rules are a few hundred KiB."""
 
