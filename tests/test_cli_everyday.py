@@ -109,7 +109,7 @@ def test_tls_on_localhost_with_ca_file_and_insecure(registry_tls: RegistryInstan
     assert registry_tls.tls is not None
     cli = CLI(capsysbinary, monkeypatch, registry_tls, transport_name)
     ref = cli.ref("tls/app:1")
-    # https first on loopback: the CA given makes it verified.
+    # Plain HTTP first on loopback gets a 400 from a TLS port: then https, verified with the CA given.
     trusted = cli("--ca-file", str(registry_tls.tls.ca), "digest", ref)
     assert trusted.code == 0, trusted.err
     assert trusted.out.decode() == tls_seed.digest + "\n"
@@ -129,7 +129,7 @@ def test_plain_http_on_localhost_is_discovered(registry_none: RegistryInstance, 
     with Registry(registry_none.host, transport=make_transport(transport_name)) as reg:  # type: ignore[arg-type]
         assert reg.url == f"https://{registry_none.host}"  # nothing sent yet
         assert str(reg.manifest_digest(seed.repo, "single")) == seed.image.digest
-        assert reg.url == registry_none.url  # https failed in the handshake: plain HTTP
+        assert reg.url == registry_none.url  # plain HTTP answered first: no TLS attempt
         reg.transport.close()
 
 

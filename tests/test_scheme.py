@@ -44,16 +44,33 @@ class Scripted:
         pass
 
 
+HINT = b"Client sent an HTTP request to an HTTPS server.\n"
+
+
 def test_https_answering_anything_is_https() -> None:
     transport = Scripted((401, b""), (200, b""))
-    assert run_flow(discover_scheme("127.0.0.1:5000", insecure=False), transport) == "https://127.0.0.1:5000"
-    assert transport.sent == ["https://127.0.0.1:5000/v2/"]
+    assert run_flow(discover_scheme("10.0.0.5:5000", insecure=True), transport) == "https://10.0.0.5:5000"
+    assert transport.sent == ["https://10.0.0.5:5000/v2/"]
 
 
-def test_plain_http_after_a_tls_failure_on_loopback_or_insecure_only() -> None:
+def test_loopback_is_plain_http_first_and_https_only_when_that_is_no_registry() -> None:
+    plain = Scripted(TLS_ON_HTTP, (401, b""))
+    assert run_flow(discover_scheme("127.0.0.1:5000", insecure=False), plain) == "http://127.0.0.1:5000"
+    assert plain.sent == ["http://127.0.0.1:5000/v2/"]  # one round trip, no TLS
+    tls = Scripted((200, b"{}"), (400, HINT))
+    assert run_flow(discover_scheme("localhost:5000", insecure=False), tls) == "https://localhost:5000"
+    assert tls.sent == ["http://localhost:5000/v2/", "https://localhost:5000/v2/"]
+    # A TLS port that drops plain HTTP, or answers it with another server's 400 page.
+    closed = Scripted((404, b""), ConnectError("http://h/v2/: connection closed before the response"))
+    assert run_flow(discover_scheme("[::1]:5000", insecure=False), closed) == "https://[::1]:5000"
+    other = Scripted((401, b""), (400, b"The plain HTTP request was sent to HTTPS port"))
+    assert run_flow(discover_scheme("127.0.0.1:443", insecure=False), other) == "https://127.0.0.1:443"
+
+
+def test_plain_http_after_a_tls_failure_on_insecure_hosts_only() -> None:
     transport = Scripted(TLS_ON_HTTP, (200, b"{}"))
-    assert run_flow(discover_scheme("localhost:5000", insecure=False), transport) == "http://localhost:5000"
     assert run_flow(discover_scheme("10.0.0.5:5000", insecure=True), transport) == "http://10.0.0.5:5000"
+    assert transport.sent == ["https://10.0.0.5:5000/v2/", "http://10.0.0.5:5000/v2/"]
     remote = Scripted(TLS_ON_HTTP, (200, b"{}"))
     with pytest.raises(ConnectError, match="server gave HTTP response to HTTPS client"):
         run_flow(discover_scheme("registry.example", insecure=False), remote)
@@ -61,28 +78,32 @@ def test_plain_http_after_a_tls_failure_on_loopback_or_insecure_only() -> None:
 
 
 def test_a_tls_server_with_an_untrusted_certificate_is_reported_as_such() -> None:
-    hint = b"Client sent an HTTP request to an HTTPS server.\n"
-    transport = Scripted(UNTRUSTED, (400, hint))
-    with pytest.raises(ConnectError) as info:
-        run_flow(discover_scheme("127.0.0.1:5000", insecure=False), transport)
-    text = str(info.value)
-    assert "speaks https" in text and "certificate verify failed" in text and "--ca-file" in text
-    assert transport.sent == ["https://127.0.0.1:5000/v2/"]  # its certificate says TLS: no plain HTTP try
+    for host, insecure, tried in (("127.0.0.1:5000", False, ["http", "https"]),
+                                  ("10.0.0.5:5000", True, ["https"])):
+        transport = Scripted(UNTRUSTED, (400, HINT))
+        with pytest.raises(ConnectError) as info:
+            run_flow(discover_scheme(host, insecure=insecure), transport)
+        text = str(info.value)
+        assert "speaks https" in text and "certificate verify failed" in text and "--ca-file" in text
+        # its certificate says TLS: no plain HTTP try after it
+        assert transport.sent == [f"{scheme}://{host}/v2/" for scheme in tried]
 
 
 def test_an_https_server_hinting_on_plain_http_makes_the_tls_failure_the_error() -> None:
-    hint = b"Client sent an HTTP request to an HTTPS server.\n"
     reset = ConnectError("https://h/v2/: cannot connect: [Errno 104] Connection reset by peer")
-    with pytest.raises(ConnectError) as info:
-        run_flow(discover_scheme("127.0.0.1:5000", insecure=False), Scripted(reset, (400, hint)))
-    text = str(info.value)
-    assert "speaks https" in text and "Connection reset" in text
+    for host, insecure in (("127.0.0.1:5000", False), ("10.0.0.5:5000", True)):
+        with pytest.raises(ConnectError) as info:
+            run_flow(discover_scheme(host, insecure=insecure), Scripted(reset, (400, HINT)))
+        text = str(info.value)
+        assert "speaks https" in text and "Connection reset" in text
 
 
 def test_both_failing_names_both() -> None:
     refused = ConnectError("cannot connect: [Errno 111] Connection refused")
-    with pytest.raises(ConnectError, match=r"no answer over https .*refused.* nor plain HTTP .*refused"):
+    with pytest.raises(ConnectError, match=r"no answer over plain HTTP .*refused.* nor https .*refused"):
         run_flow(discover_scheme("127.0.0.1:1", insecure=False), Scripted(refused, refused))
+    with pytest.raises(ConnectError, match=r"no answer over https .*refused.* nor plain HTTP .*refused"):
+        run_flow(discover_scheme("10.0.0.5:1", insecure=True), Scripted(refused, refused))
 
 
 def test_rules() -> None:

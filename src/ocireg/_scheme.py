@@ -1,11 +1,19 @@
 """Which scheme a bare registry host speaks, and TLS/HTTP mismatches told in words.
 
 A host given without a scheme (``localhost:5000``, ``registry.example``) is spoken
-to over https.  Where plain HTTP is allowed -- loopback hosts, and hosts the user
-declared insecure -- https is tried first and plain HTTP only when the TLS
-attempt fails at the transport level, as docker and crane do.  A port-forwarded
-Harbor or Zot on 127.0.0.1 is https; a test registry there is usually plain HTTP;
-both work without a flag.
+to over https.  Plain HTTP is allowed on loopback hosts and on hosts the user
+declared insecure:
+
+* a **loopback** host is tried over plain HTTP first, as crane does (it speaks
+  plain HTTP to loopback hosts and never tries https there): a test registry there
+  usually speaks it, and the traffic never leaves the machine.  https follows when
+  the answer is not a registry's: a TLS port's ``400`` (or any ``400``: no
+  registry answers ``GET /v2/`` with one) or no HTTP at all.  So a port-forwarded
+  Harbor or Zot on 127.0.0.1, which speaks https, works too, without a flag, and a
+  plain-HTTP one costs one round trip and no TLS context (loading the system CA
+  store costs more than a whole tag listing);
+* an **insecure** host elsewhere is tried over https first, and over plain HTTP
+  only when the TLS attempt fails at the transport level, as docker does.
 
 When the two sides disagree, the error says so in words, in both directions:
 
@@ -16,7 +24,8 @@ When the two sides disagree, the error says so in words, in both directions:
   ("Client sent an HTTP request to an HTTPS server"), which is kept.
 
 Discovery is a flow (see :mod:`ocireg._flow`): the driver performs its two
-requests at most, and a transport failure is thrown into it where it yielded.
+requests at most, and a transport failure is thrown into it where it yielded.  The
+probe, ``GET /v2/``, carries no credentials.
 """
 
 from __future__ import annotations
@@ -90,20 +99,20 @@ def _probe(base: str, user_agent: str) -> Request:
 def discover_scheme(host: str, *, insecure: bool, user_agent: str = "ocireg/0.1") -> Flow[str]:
     """The base URL (``https://host`` or ``http://host``) to use for a bare ``host[:port]``.
 
-    https answers anything (even 401 or 404): https it is; a certificate it sent
+    A loopback host: see :func:`_plain_http_first`.  Elsewhere, https answers anything (even 401 or 404): https it is; a certificate it sent
     that is not trusted also means https, and is the error raised.  Otherwise, where
     plain HTTP is allowed (:func:`plain_http_allowed`), ``GET /v2/`` over plain HTTP
     decides; an https server's 400 hint there means the TLS attempt failed for a
     reason of its own, which is then the error raised.  Where plain HTTP is not
     allowed, the https failure is raised, explained.
     """
+    if is_loopback_netloc(host):
+        return (yield from _plain_http_first(host, user_agent))
     https = f"https://{host}"
     try:
         response = yield _probe(https, user_agent)
     except TransportError as exc:
-        if _CERTIFICATE.search(str(exc)):
-            # The handshake got as far as the server's certificate: it speaks https.
-            raise ConnectError(f"{host}: the server speaks https, but {explain_transport_error(exc)}") from None
+        _raise_if_certificate(host, exc)
         tls_error = explain_transport_error(exc)
     else:
         yield Close(response)
@@ -120,3 +129,34 @@ def discover_scheme(host: str, *, insecure: bool, user_agent: str = "ocireg/0.1"
     if hint is not None:
         raise ConnectError(f"{host}: {hint}, and the TLS connection failed: {tls_error}")
     return http
+
+
+def _plain_http_first(host: str, user_agent: str) -> Flow[str]:
+    """A loopback host: plain HTTP if ``GET /v2/`` gets an answer other than ``400``, else https."""
+    http = f"http://{host}"
+    try:
+        response = yield _probe(http, user_agent)
+    except TransportError as exc:  # a TLS port that closed on plain HTTP, or nothing there
+        plain_error = str(exc)
+    else:
+        if response.status != 400:
+            yield Close(response)
+            return http
+        body: bytes = yield ReadBody(response, _HINT_BODY_LIMIT)
+        plain_error = http_to_https_hint(400, body) or "400 Bad Request to GET /v2/"
+    https = f"https://{host}"
+    try:
+        response = yield _probe(https, user_agent)
+    except TransportError as exc:
+        _raise_if_certificate(host, exc)
+        raise ConnectError(
+            f"{host}: no answer over plain HTTP ({plain_error}) nor https ({explain_transport_error(exc)})"
+        ) from None
+    yield Close(response)
+    return https
+
+
+def _raise_if_certificate(host: str, exc: TransportError) -> None:
+    """A handshake that got as far as the server's certificate: it speaks https, untrusted."""
+    if _CERTIFICATE.search(str(exc)):
+        raise ConnectError(f"{host}: the server speaks https, but {explain_transport_error(exc)}") from None

@@ -193,14 +193,26 @@ class HTTPClientTransport:
         self._read_timeout = read_timeout
         self._pool_size = pool_size
         self._proxy_from_env = proxy_from_env
-        # Built once: loading the CA store is the expensive part of a TLS context.
-        self._tls = ssl.create_default_context(cafile=ca_file)
-        if insecure:
-            self._tls.check_hostname = False
-            self._tls.verify_mode = ssl.CERT_NONE
-        self._tls.set_alpn_protocols(["http/1.1"])
+        self._ca_file = ca_file
+        self._insecure = insecure
+        self._tls: ssl.SSLContext | None = None
         self._idle: dict[_Route, list[_Connection]] = {}
         self._lock = threading.Lock()
+        if ca_file is not None:
+            self._tls_context()  # a bad CA file is an error now, not at the first request
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """The TLS context, built once, on first need: loading the system CA store takes
+        longer than a whole plain-HTTP command (tens of milliseconds), so none pays it."""
+        with self._lock:
+            if self._tls is None:
+                tls = ssl.create_default_context(cafile=self._ca_file)
+                if self._insecure:
+                    tls.check_hostname = False
+                    tls.verify_mode = ssl.CERT_NONE
+                tls.set_alpn_protocols(["http/1.1"])
+                self._tls = tls
+            return self._tls
 
     # --- the pool -------------------------------------------------------------------
 
@@ -232,7 +244,7 @@ class HTTPClientTransport:
         host, port = (proxy.host, proxy.port) if proxy else (origin.host, origin.port)
         conn: _Connection
         if origin.scheme == "https":
-            conn = _HTTPSConnection(host, port, timeout=self._open_timeout, context=self._tls)
+            conn = _HTTPSConnection(host, port, timeout=self._open_timeout, context=self._tls_context())
             if proxy is not None:
                 tunnel_headers = {"Proxy-Authorization": proxy.authorization} if proxy.authorization else None
                 conn.set_tunnel(origin.host, origin.port, headers=tunnel_headers)
