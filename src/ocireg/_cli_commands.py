@@ -76,8 +76,10 @@ class _Context:
         self.emit(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
     def lines(self, items: Sequence[str] | Iterator[str]) -> None:
-        for item in items:
-            self.emit(item + "\n")
+        self.end_progress()
+        write = self.stdout.write
+        for item in items:  # as they come: a long catalog streams
+            write(f"{item}\n".encode())
 
     def say(self, text: str) -> None:
         """A message for the person at the terminal (not data): stderr, unless --quiet."""

@@ -46,15 +46,12 @@ from typing import (
 from . import _endpoints as ep
 from . import _image as ops
 from ._auth import CredentialProvider, Credentials, Scope
-from ._delete import TagDeleted, delete_tag, tags_sharing
 from ._digest import Digest, DigestVerifier, verified_chunks
 from ._discovery import default_async_transport, default_transport
 from ._driver import DEFAULT_JOBS, Runner, iter_body
 from ._errors import InvalidArgument
-from ._export import Writable, export_layers, image_to_export
 from ._flow import Flow, Gate, gated, now, read_body
 from ._http import Body, Headers, Origin, Request
-from ._inspect import inspect
 from ._layout import OCILayout
 from ._manifest import Descriptor, Manifest, Platform
 from ._paginate import Page
@@ -68,10 +65,12 @@ from ._session import Limits, Session
 from ._transfer import parse_platform_arg
 from ._transport import AsyncTransport, Transport
 from ._upload import CHUNK_SIZE, MONOLITHIC_LIMIT, PushedBlob
-from ._validate import ValidationReport, validate
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the modules of rarer operations are imported when those run
     from ._artifact import ArtifactFile, PulledArtifact
+    from ._delete import TagDeleted
+    from ._export import Writable
+    from ._validate import ValidationReport
 
 __all__ = ["AsyncRegistry", "Registry"]
 
@@ -551,6 +550,8 @@ class _Client:
         """skopeo's inspect view (see :mod:`ocireg._inspect`); an index lists its platforms
         unless ``platform`` picks one.  ``tags`` lists the repository's tags (one more request);
         ``name`` is shown as the image's name (default: host/repo)."""
+        from ._inspect import inspect
+
         return inspect(self.session, repo, reference, platform=platform, tags=tags, name=name)
 
     @operation
@@ -563,17 +564,23 @@ class _Client:
         ``platforms`` limits an index to those children (default: all).
         """
         wanted = [p for p in (parse_platform_arg(p) for p in platforms) if p is not None]
+        from ._validate import validate
+
         return validate(self.session, repo, reference, platforms=wanted)
 
     @operation
     def delete_tag(self, repo: str, tag: str) -> Flow[TagDeleted]:
         """Remove the tag alone (DELETE by tag, else a throwaway manifest); its image stays."""
+        from ._delete import delete_tag
+
         return delete_tag(self.session, repo, tag)
 
     @operation
     def tags_sharing(self, repo: str, digest: str | Digest, *,
                      except_tag: str | None = None) -> Flow[tuple[str, ...]]:
         """The tags of ``repo`` whose manifest is ``digest`` (other than ``except_tag``)."""
+        from ._delete import tags_sharing
+
         return tags_sharing(self.session, repo, _digest(digest), except_tag=except_tag)
 
     @unsettled_operation
@@ -715,6 +722,8 @@ class Registry(_Client):
         the number of entries written.  Blocking only: :mod:`tarfile` pulls each
         layer as a file, so the layers stream through :meth:`iter_blob`, one at a time.
         """
+        from ._export import export_layers, image_to_export
+
         manifest, config = self._execute(self._prepared(
             lambda: image_to_export(self.session, repo, reference, platform)))
         return export_layers(manifest.layers, lambda layer: self.iter_blob(repo, layer.digest, layer.size), out,

@@ -35,6 +35,8 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _depth_ok(data: bytes, max_depth: int) -> bool:
     """Bracket depth outside strings, checked before decoding so recursion stays bounded."""
+    if data.count(b"[") + data.count(b"{") <= max_depth:
+        return True  # cannot nest deeper than it has brackets (a tag list has 2): no byte loop
     depth = 0
     in_string = escaped = False
     for byte in data:
