@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ._defaults import DEFAULT_JOBS
 from ._errors import UsageError
 from ._stdlib_transport import HTTPClientTransport
 from ._transport import AsyncTransport, Transport
@@ -118,7 +119,7 @@ def default_transport(
     read_timeout: float = 5,
     ca_file: str | None = None,
     insecure: bool = False,
-    pool_size: int = 4,
+    pool_size: int = DEFAULT_JOBS,
 ) -> Transport:
     """A blocking transport: ``name``'s, else the standard library's."""
     options = _options(open_timeout, read_timeout, ca_file, insecure, pool_size)
@@ -135,7 +136,7 @@ def default_async_transport(
     read_timeout: float = 5,
     ca_file: str | None = None,
     insecure: bool = False,
-    pool_size: int = 4,
+    pool_size: int = DEFAULT_JOBS,
 ) -> AsyncTransport:
     """An asyncio transport: ``name``'s, else h11's; there is no standard-library one."""
     options = _options(open_timeout, read_timeout, ca_file, insecure, pool_size)

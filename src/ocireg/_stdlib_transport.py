@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from email.errors import MultipartInvariantViolationDefect, StartBoundaryNotFoundDefect
 from typing import NamedTuple
 
+from ._defaults import DEFAULT_JOBS
 from ._errors import ConnectError, ProtocolError, TransportError, TransportTimeout
 from ._http import Origin, Request, Response, header_value, redact_url
 
@@ -186,7 +187,7 @@ class HTTPClientTransport:
         read_timeout: float = 5,
         ca_file: str | None = None,
         insecure: bool = False,
-        pool_size: int = 4,
+        pool_size: int = DEFAULT_JOBS,
         proxy_from_env: bool = True,
     ) -> None:
         self._open_timeout = open_timeout
