@@ -217,7 +217,7 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                        help="log requests (credentials redacted) and print tracebacks on stderr")
     group.add_argument("--transport", metavar="NAME", default=default(None),
                        help="HTTP transport: urllib3, h11, stdlib or another registered one "
-                            "(default: urllib3 if installed, else h11, else stdlib)")
+                            "(default: stdlib, the standard library's)")
     group.add_argument("--insecure", action="store_true", default=default(False),
                        help="allow plain HTTP and unverified TLS for every registry")
     group.add_argument("--ca-file", metavar="PEM", default=default(None),
