@@ -459,6 +459,21 @@ def test_subprocess_json_and_quiet_stderr(registry: RegistryInstance, transport_
     assert f"{seed.repo}:absent" in error and "404" in error and "manifest unknown" in error
 
 
+def test_the_program_exits_with_its_status_and_everything_written(tmp_path: Path) -> None:
+    """``python -m ocireg`` skips the interpreter's teardown: nothing printed may be lost."""
+    env = subprocess_env(tmp_path / "docker")
+    shown = subprocess.run([PYTHON, "-m", "ocireg", "--help"], capture_output=True, env=env, timeout=60,
+                           check=False)
+    assert shown.returncode == 0 and shown.stderr == b""
+    assert shown.stdout.decode().endswith("Run 'ocireg COMMAND --help' for a command's arguments and examples.\n")
+    usage = subprocess.run([PYTHON, "-m", "ocireg", "tags"], capture_output=True, env=env, timeout=60, check=False)
+    assert usage.returncode == 2 and usage.stdout == b""
+    assert usage.stderr.decode().count("\n") == 1 and "REPO" in usage.stderr.decode()
+    version = subprocess.run([PYTHON, "-m", "ocireg", "--version"], capture_output=True, env=env, timeout=60,
+                             check=False)
+    assert (version.returncode, version.stdout) == (0, b"ocireg 0.1.0\n")
+
+
 def run_on_pty(argv: list[str], env: dict[str, str]) -> tuple[int, bytes, str]:
     """Run with stderr on a pseudo-terminal; return (status, stdout, what the terminal showed)."""
     master, slave = pty.openpty()
