@@ -11,7 +11,7 @@ from typing import cast
 
 import h11
 
-from ocireg import ConnectError, Origin, ProtocolError, TransportTimeout
+from ocireg import ConnectError, Origin, TransportTimeout
 
 from ._messages import NETWORK_ERRORS, RECV_SIZE, CycleState, SendFailed
 
@@ -82,24 +82,29 @@ class Connection(CycleState):
         except NETWORK_ERRORS as exc:
             raise SendFailed from exc
 
-    def receive(self) -> bytes:
+    def receive(self, size: int = RECV_SIZE) -> bytes:
         """One recv() fed to h11; ``b""`` is the end of the stream."""
-        data = self.sock.recv(RECV_SIZE)
+        data = self.sock.recv(size)
         self.answered = self.answered or bool(data)
         self.h11.receive_data(data)
         return data
 
-    def next_event(self) -> h11.Event:
-        """The next event of the answer, receiving as needed."""
-        while True:
-            event = self.h11.next_event()
-            if event is h11.NEED_DATA:
-                self.receive()
-            elif event is h11.PAUSED:  # only after a full cycle: a bug in the caller
-                raise ProtocolError("h11 connection paused mid-response")
-            else:
-                assert isinstance(event, h11.Event)
-                return event
+    def receive_body_into(self, buffer: memoryview) -> int:
+        """One recv_into() of the body past h11 (see ``CycleState``): straight into
+        ``buffer``, never more than the body still holds; 0 is the end of the stream."""
+        assert self.body_left is not None
+        n = self.sock.recv_into(buffer, min(len(buffer), self.body_left))
+        if n:
+            self.read_body_past_h11(n)
+        return n
+
+    def next_event(self) -> h11.Event | None:
+        """The next event of the body, receiving as needed; None when the rest of the
+        body is to be read past h11 (:meth:`receive_body_into`)."""
+        while (event := self.body_event()) is h11.NEED_DATA:
+            self.receive()
+        assert event is None or isinstance(event, h11.Event)
+        return event
 
     def looks_dropped(self) -> bool:
         """Whether an idle connection is unusable.
