@@ -9,7 +9,8 @@ transfer alone (``resource.getrusage`` of the child around the call; the import 
 the start are excluded, the threads of the driver's pipeline included).
 
 - ``blob``: ``Registry(url, transport=T()).blob(repo, digest, path)`` into a file on
-  the tmpfs (verified, atomic write);
+  the tmpfs (verified, atomic write); ``h11-async`` is ``AsyncRegistry`` over
+  ``AsyncH11Transport``;
 - ``push``: ``Registry(url, transport=T()).push(layout, repo, tag)`` of an OCI layout
   holding one image with that blob as its only layer, into a registry started afresh
   for every run (so each push uploads the whole blob and the tmpfs never fills up).
@@ -38,21 +39,33 @@ _CHILD = r"""
 import json, os, resource, sys, time
 code, mode, transport, url, repo, what, out = sys.argv[1:8]
 sys.path[:0] = [os.path.join(code, "src"), os.path.join(code, "transports")]
-from ocireg import Registry
+from ocireg import AsyncRegistry, Registry
 if transport == "urllib3":
     from ocireg_urllib3 import Urllib3Transport as T
-elif transport == "h11":
-    from ocireg_h11 import H11Transport as T
+elif transport in ("h11", "h11-async"):
+    from ocireg_h11 import AsyncH11Transport, H11Transport as T
 else:
     from ocireg import HTTPClientTransport as T
 import ocireg
 assert ocireg.__file__.startswith(os.path.abspath(code)), ocireg.__file__
+
+async def asynchronous():
+    async with AsyncRegistry(url, transport=AsyncH11Transport(read_timeout=60)) as reg:
+        if mode == "blob":
+            await reg.blob(repo, what, out)
+        else:
+            await reg.push(what, repo, "latest")
+
 before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-with Registry(url, transport=T(read_timeout=60)) as reg:
-    if mode == "blob":
-        reg.blob(repo, what, out)
-    else:
-        reg.push(what, repo, "latest")
+if transport == "h11-async":
+    import asyncio
+    asyncio.run(asynchronous())
+else:
+    with Registry(url, transport=T(read_timeout=60)) as reg:
+        if mode == "blob":
+            reg.blob(repo, what, out)
+        else:
+            reg.push(what, repo, "latest")
 wall = time.perf_counter() - started
 after = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"wall": wall, "user": after.ru_utime - before.ru_utime,
@@ -75,7 +88,8 @@ def main() -> None:
     parser.add_argument("mode", choices=["blob", "push"])
     parser.add_argument("--code", action="append", type=Path,
                         help="a directory holding src/ and transports/ (repeatable; default: this checkout)")
-    parser.add_argument("--transports", default="urllib3,h11")
+    parser.add_argument("--transports", default="urllib3,h11",
+                        help="comma-separated: urllib3, h11, stdlib, h11-async (AsyncRegistry)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--size-mib", type=int, default=GiB // MiB)
     parser.add_argument("--scratch", type=Path, default=Path("/dev/shm"))
