@@ -197,6 +197,8 @@ class _Connection(CycleState):
         self.read_timeout = read_timeout
 
     async def write(self, event: h11.Event) -> None:
+        if isinstance(event, h11.Request):
+            self.note_request(event)
         transport = self.protocol.transport
         assert transport is not None
         for piece in self.h11.send_with_data_passthrough(event) or ():

@@ -6,8 +6,8 @@ import builtins
 import select
 import socket
 import ssl
-from collections.abc import Iterable
-from typing import cast
+from collections.abc import Callable, Iterable
+from typing import BinaryIO, cast
 
 import h11
 
@@ -55,6 +55,8 @@ class Connection(CycleState):
         self.sock = sock
 
     def write(self, event: h11.Event) -> None:
+        if isinstance(event, h11.Request):
+            self.note_request(event)
         # The passthrough form hands body chunks back uncopied, so a 1 MiB chunk
         # goes to sendall() as it is instead of through a join.
         for piece in self.h11.send_with_data_passthrough(event) or ():
@@ -75,6 +77,24 @@ class Connection(CycleState):
                 # h11 only measures a chunk and hands it back to us (passthrough), so
                 # a view of the caller's buffer is sent as it is, without a bytes copy.
                 self._send_guarded(h11.Data(data=cast(bytes, chunk)))
+
+    def can_send_file(self) -> bool:
+        """Whether a body may go out with ``sendfile``: a plain socket (TLS encrypts in
+        user space) and a body framed by ``Content-Length`` (h11 counts it)."""
+        return not isinstance(self.sock, ssl.SSLSocket) and self.sends_with_length()
+
+    def write_file_body(self, send_file: Callable[[Callable[[BinaryIO, int, int], int]], None]) -> None:
+        """The body by the caller's ``send_file``, each piece of the file sent with
+        ``socket.sendfile``; a failure to send is a ``SendFailed`` (see :meth:`write_body`)."""
+
+        def sendfile(file: BinaryIO, offset: int, count: int) -> int:
+            try:
+                self.count_sent_elsewhere(count)
+                return self.sock.sendfile(file, offset, count)
+            except NETWORK_ERRORS as exc:
+                raise SendFailed from exc
+
+        send_file(sendfile)
 
     def _send_guarded(self, event: h11.Event) -> None:
         try:

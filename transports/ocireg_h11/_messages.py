@@ -8,7 +8,8 @@ import builtins
 import ssl
 import threading
 import urllib.parse
-from typing import Generic, TypeVar
+from collections.abc import Callable
+from typing import BinaryIO, Generic, TypeVar, cast
 
 import h11
 
@@ -27,6 +28,7 @@ __all__ = [
     "as_bytes",
     "cause",
     "content_length",
+    "file_sender",
     "network_error",
     "replayable",
     "request_head",
@@ -73,12 +75,33 @@ class CycleState:
         self.body_length: int | None = None  # the answer's Content-Length (no Transfer-Encoding)
         self.body_seen = 0  # bytes of the answer's body handed out by h11
         self.body_left: int | None = None  # bytes still to read past h11, once it ran dry
+        self._request_length: int | None = None  # the request body's Content-Length
+
+    def note_request(self, head: h11.Request) -> None:
+        """Note how the body of the request whose head is ``head`` is framed."""
+        length = None
+        for name, value in head.headers:  # h11's normalised headers: lower-case names
+            if name == b"transfer-encoding":
+                length = None
+                break
+            if name == b"content-length":
+                length = int(value)
+        self._request_length = length
 
     def start_body(self, method: str, head: h11.Response) -> None:
         """Note how the body of the answer whose head is ``head`` is framed."""
         self.body_length = content_length(method, head)
         self.body_seen = 0
         self.body_left = None
+
+    def sends_with_length(self) -> bool:
+        """Whether the request body being sent is framed by ``Content-Length``."""
+        return self.h11.our_state is h11.SEND_BODY and self._request_length is not None
+
+    def count_sent_elsewhere(self, count: int) -> None:
+        """``count`` bytes of a ``Content-Length`` request body went out past h11 (by
+        sendfile): h11 counts them, and refuses more than announced before they go."""
+        self.h11.send_with_data_passthrough(h11.Data(data=cast(bytes, _Sized(count))))
 
     def body_event(self) -> h11.Event | type[h11.NEED_DATA] | None:
         """What h11 has next for the body, without I/O: an event, ``NEED_DATA`` (receive,
@@ -136,6 +159,19 @@ class CycleState:
         self.reused = True
         self.answered = False
         return True
+
+
+class _Sized:
+    """Stands for ``n`` body bytes sent past h11: h11 only measures a Data event's bytes
+    (``len``) and, with ``send_with_data_passthrough``, hands them back unread."""
+
+    __slots__ = ("n",)
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
 
 
 def content_length(method: str, head: h11.Response) -> int | None:
@@ -197,6 +233,15 @@ def as_bytes(buffer: bytearray | memoryview) -> memoryview:
     """The caller's buffer as a writable view of bytes (its length in bytes)."""
     view = memoryview(buffer)
     return view if view.format == "B" else view.cast("B")
+
+
+def file_sender(body: object) -> Callable[[Callable[[BinaryIO, int, int], int]], None] | None:
+    """The body's ``send_file``, when it offers that optional extension (a body read from
+    a file: see ``ocireg._transport``); None for bytes, None and plain iterables."""
+    if body is None or isinstance(body, BYTES_LIKE):
+        return None
+    send_file = getattr(body, "send_file", None)
+    return send_file if callable(send_file) else None
 
 
 def replayable(request: Request) -> bool:

@@ -25,6 +25,7 @@ from ._messages import (
     StaleConnection,
     as_bytes,
     cause,
+    file_sender,
     network_error,
     replayable,
     request_head,
@@ -120,10 +121,14 @@ class H11Transport:
         except NETWORK_ERRORS as exc:
             raise _failure(conn, exc, where) from cause(exc)
         try:
-            if isinstance(request.body, BYTES_LIKE):
-                conn.write_body((request.body,))
-            elif request.body is not None:
-                conn.write_body(request.body)
+            body = request.body
+            send_file = file_sender(body)
+            if isinstance(body, BYTES_LIKE):
+                conn.write_body((body,))
+            elif send_file is not None and conn.can_send_file():
+                conn.write_file_body(send_file)
+            elif body is not None:
+                conn.write_body(body)
             conn.write_body(None)
         except SendFailed as failed:
             error = failed.__cause__
