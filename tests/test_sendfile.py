@@ -7,12 +7,14 @@ bytes with ``socket.sendfile``.  Either way the same bytes go out, progress is
 reported, the upload can be cancelled, and a faulty source gets the same typed
 verdict: a corrupt layout blob is an ``InvalidLayout`` naming the file, found before
 its last bytes are sent.  Here a fake transport plays both kinds, and a recording
-``sendfile`` stands for the socket; ``test_transports.py`` checks the transports'
-side, ``test_push_copy.py`` the whole push against a real registry.
+``sendfile`` stands for the socket, under the blocking driver and the asyncio one;
+``test_transports.py`` checks the transports' side, ``test_push_copy.py`` the whole
+push against a real registry.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from pathlib import Path
@@ -22,6 +24,7 @@ import pytest
 
 import ocireg
 from ocireg import Digest
+from ocireg._async import AsyncRunner
 from ocireg._driver import HELD_BACK, CancelScope, Runner
 from ocireg._flow import BlobBody, Flow
 from ocireg._http import Request, Response
@@ -37,6 +40,7 @@ held back."""
 @pytest.fixture(autouse=True)
 def _small_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("ocireg._driver.SENDFILE_STEP", 64 << 10)
+    monkeypatch.setattr("ocireg._async.SENDFILE_STEP", 64 << 10)
 
 
 class _Empty:
@@ -47,14 +51,23 @@ class _Empty:
         pass
 
 
+class _AsyncEmpty:
+    async def readinto(self, buffer: Any) -> int:
+        return 0
+
+    async def close(self) -> None:
+        pass
+
+
 class FakeTransport:
     """Sends a body from its file when it can (``sendfile`` True), else iterates it;
     records the bytes and each sendfile call.  ``fail`` is raised by the socket's side
     after that many bytes; ``short_by`` makes the last call send fewer bytes."""
 
     def __init__(self, *, sendfile: bool, fail: BaseException | None = None, fail_after: int = 0,
-                 on_call: Any = None) -> None:
+                 on_call: Any = None, on_chunk: Any = None) -> None:
         self.sendfile = sendfile
+        self.on_chunk = on_chunk
         self.fail = fail
         self.fail_after = fail_after
         self.on_call = on_call
@@ -72,6 +85,8 @@ class FakeTransport:
             assert body is not None and not isinstance(body, bytes)
             for chunk in body:
                 self.received += chunk
+                if self.on_chunk is not None:
+                    self.on_chunk()
         return Response(201, (), request, _Empty())
 
     def _sendfile(self, file: BinaryIO, offset: int, count: int) -> int:
@@ -86,6 +101,45 @@ class FakeTransport:
 
     def close(self) -> None:
         pass
+
+
+class AsyncFake:
+    """``transport`` as an asyncio transport: the same choices and records, awaited."""
+
+    def __init__(self, transport: FakeTransport) -> None:
+        self.transport = transport
+
+    async def send(self, request: Request) -> Response:
+        fake, body = self.transport, request.body
+        send_file = getattr(body, "send_file", None)
+        if fake.sendfile and send_file is not None:
+            fake.used_sendfile = True
+
+            async def sendfile(file: BinaryIO, offset: int, count: int) -> int:
+                return fake._sendfile(file, offset, count)
+
+            await send_file(sendfile)
+        else:
+            async for chunk in body:  # type: ignore[union-attr]
+                fake.received += chunk
+                if fake.on_chunk is not None:
+                    fake.on_chunk()
+        return Response(201, (), request, _AsyncEmpty())
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.fixture(params=["blocking", "asyncio"])
+def run(request: pytest.FixtureRequest) -> Any:
+    """Runs a flow over a fake transport with the driver of the parameter."""
+
+    def running(transport: FakeTransport, flow: Flow[Any], **options: Any) -> Any:
+        if request.param == "blocking":
+            return Runner(transport, **options).run(flow)
+        return asyncio.run(AsyncRunner(AsyncFake(transport), **options).run(flow))  # type: ignore[arg-type]
+
+    return running
 
 
 class Recorder:
@@ -133,11 +187,11 @@ MODES = pytest.mark.parametrize("sendfile", [True, False], ids=["sendfile", "chu
 
 
 @MODES
-def test_a_whole_blob_goes_out_whole_with_its_progress(layout: Any, sendfile: bool) -> None:
+def test_a_whole_blob_goes_out_whole_with_its_progress(run: Any, layout: Any, sendfile: bool) -> None:
     made, digest, data = layout
     transport = FakeTransport(sendfile=sendfile)
     progress = Recorder()
-    Runner(transport, progress=progress).run(put(whole(made, digest, len(data)), len(data)))
+    run(transport, put(whole(made, digest, len(data)), len(data)), progress=progress)
     assert bytes(transport.received) == data
     assert transport.used_sendfile is sendfile
     assert progress.events[0] == ("start", "layer", len(data))
@@ -149,19 +203,20 @@ def test_a_whole_blob_goes_out_whole_with_its_progress(layout: Any, sendfile: bo
 
 
 @MODES
-def test_a_range_goes_out_unhashed_from_its_offset(layout: Any, sendfile: bool,
+def test_a_range_goes_out_unhashed_from_its_offset(run: Any, layout: Any, sendfile: bool,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     made, digest, data = layout
     monkeypatch.setattr("ocireg._driver._RegionHasher", None)  # a range is never hashed here
+    monkeypatch.setattr("ocireg._async._RegionHasher", None)
     source = LayoutSource(made).ranges(Descriptor("application/octet-stream", digest, len(data)))
     body = BlobBody(digest, len(data), 100_000, 300_001, chunks=source(100_000, 300_001))
     transport = FakeTransport(sendfile=sendfile)
-    Runner(transport).run(put(body, 300_001))
+    run(transport, put(body, 300_001))
     assert bytes(transport.received) == data[100_000:400_001]
 
 
 @MODES
-def test_a_corrupt_layout_blob_is_invalid_layout_before_its_last_bytes(layout: Any, sendfile: bool) -> None:
+def test_a_corrupt_layout_blob_is_invalid_layout_before_its_last_bytes(run: Any, layout: Any, sendfile: bool) -> None:
     made, digest, data = layout
     path = blob_file(made, digest)
     damaged = bytearray(data)
@@ -169,22 +224,22 @@ def test_a_corrupt_layout_blob_is_invalid_layout_before_its_last_bytes(layout: A
     path.write_bytes(damaged)
     transport = FakeTransport(sendfile=sendfile)
     with pytest.raises(ocireg.InvalidLayout, match="content does not match its digest") as caught:
-        Runner(transport).run(put(whole(made, digest, len(data)), len(data)))
+        run(transport, put(whole(made, digest, len(data)), len(data)))
     assert str(path) in str(caught.value)
     assert len(transport.received) < len(data)  # the registry never got it whole
 
 
 @MODES
-def test_a_short_layout_blob_is_refused_before_its_first_byte(layout: Any, sendfile: bool) -> None:
+def test_a_short_layout_blob_is_refused_before_its_first_byte(run: Any, layout: Any, sendfile: bool) -> None:
     made, digest, data = layout
     blob_file(made, digest).write_bytes(data[:1000])
     transport = FakeTransport(sendfile=sendfile)
     with pytest.raises(ocireg.InvalidLayout, match="shorter than its descriptor says"):
-        Runner(transport).run(put(whole(made, digest, len(data)), len(data)))
+        run(transport, put(whole(made, digest, len(data)), len(data)))
     assert transport.received == b""
 
 
-def test_a_file_that_ends_while_it_is_sent_is_the_sources_fault(layout: Any) -> None:
+def test_a_file_that_ends_while_it_is_sent_is_the_sources_fault(run: Any, layout: Any) -> None:
     made, digest, data = layout
     path = blob_file(made, digest)
 
@@ -194,42 +249,31 @@ def test_a_file_that_ends_while_it_is_sent_is_the_sources_fault(layout: Any) -> 
 
     transport = FakeTransport(sendfile=True, on_call=truncate)
     with pytest.raises(ocireg.InvalidLayout, match="shrank"):
-        Runner(transport).run(put(whole(made, digest, len(data)), len(data)))
+        run(transport, put(whole(made, digest, len(data)), len(data)))
 
 
 @MODES
-def test_a_cancelled_upload_stops_between_two_steps(layout: Any, sendfile: bool) -> None:
+def test_a_cancelled_upload_stops_between_two_steps(run: Any, layout: Any, sendfile: bool) -> None:
     made, digest, data = layout
     scope = CancelScope()
 
-    class Cancelling(FakeTransport):
-        def send(self, request: Request) -> Response:
-            body = request.body
-            if not self.sendfile:
-                assert body is not None and not isinstance(body, bytes)
-                for chunk in body:
-                    self.received += chunk
-                    scope.cancel()
-                return Response(201, (), request, _Empty())
-            return super().send(request)
-
-    transport = Cancelling(sendfile=sendfile, on_call=lambda call: scope.cancel())
+    transport = FakeTransport(sendfile=sendfile, on_call=lambda call: scope.cancel(), on_chunk=scope.cancel)
     with pytest.raises(ocireg.Cancelled):
-        Runner(transport, scope=scope).run(put(whole(made, digest, len(data)), len(data)))
+        run(transport, put(whole(made, digest, len(data)), len(data)), scope=scope)
     assert 0 < len(transport.received) < len(data)
 
 
-def test_the_transports_own_failure_passes_through_as_a_transport_error(layout: Any) -> None:
+def test_the_transports_own_failure_passes_through_as_a_transport_error(run: Any, layout: Any) -> None:
     made, digest, data = layout
     transport = FakeTransport(sendfile=True, fail=ConnectionResetError("reset by peer"), fail_after=200_000)
     with pytest.raises(ocireg.TransportError) as caught:
-        Runner(transport).run(put(whole(made, digest, len(data)), len(data)))
+        run(transport, put(whole(made, digest, len(data)), len(data)))
     assert not isinstance(caught.value, ocireg.UsageError)  # not a verdict on the source
     assert "reset by peer" in str(caught.value)
 
 
 @MODES
-def test_a_file_pushed_by_path_with_the_wrong_digest_is_a_digest_mismatch(
+def test_a_file_pushed_by_path_with_the_wrong_digest_is_a_digest_mismatch(run: Any,
     tmp_path: Path, sendfile: bool
 ) -> None:
     data = os.urandom(300_000)
@@ -239,16 +283,16 @@ def test_a_file_pushed_by_path_with_the_wrong_digest_is_a_digest_mismatch(
     body = BlobBody(wrong, len(data), chunks=file_source(path)(0, len(data)))
     transport = FakeTransport(sendfile=sendfile)
     with pytest.raises(ocireg.DigestMismatch):
-        Runner(transport).run(put(body, len(data)))
+        run(transport, put(body, len(data)))
     if sendfile:  # held back; chunks from a path are checked after the last one
         assert len(transport.received) < len(data)
 
 
 @MODES
-def test_a_missing_file_is_a_local_file_error(tmp_path: Path, sendfile: bool) -> None:
+def test_a_missing_file_is_a_local_file_error(run: Any, tmp_path: Path, sendfile: bool) -> None:
     body = BlobBody(Digest.of(b"x"), 1, chunks=file_source(tmp_path / "gone")(0, 1))
     with pytest.raises(ocireg.LocalFileError):
-        Runner(FakeTransport(sendfile=sendfile)).run(put(body, 1))
+        run(FakeTransport(sendfile=sendfile), put(body, 1))
 
 
 def test_a_body_is_sent_once(layout: Any) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, Iterable
-from typing import cast
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from typing import BinaryIO, cast
 
 import h11
 
@@ -38,6 +38,7 @@ from ._messages import (
     StaleConnection,
     as_bytes,
     cause,
+    file_sender,
     network_error,
     replayable,
     request_head,
@@ -222,6 +223,39 @@ class _Connection(CycleState):
                 if chunk:
                     await self._send_guarded(h11.Data(data=cast(bytes, chunk)))
 
+    def can_send_file(self) -> bool:
+        """Whether a body may go out with ``loop.sendfile``: a plain socket (TLS encrypts
+        in user space) and a body framed by ``Content-Length`` (h11 counts it)."""
+        transport = self.protocol.transport
+        return (transport is not None and transport.get_extra_info("sslcontext") is None
+                and self.sends_with_length())
+
+    async def write_file_body(
+        self, send_file: Callable[[Callable[[BinaryIO, int, int], Awaitable[int]]], Awaitable[None]]
+    ) -> None:
+        """The body by the caller's ``send_file``, each piece of the file sent with
+        ``loop.sendfile`` (``os.sendfile`` on a plain socket transport), 1 MiB per wait
+        bound by the read timeout as chunks are; a failure to send is a ``SendFailed``."""
+        loop = asyncio.get_running_loop()
+        transport = self.protocol.transport
+        assert transport is not None
+
+        async def sendfile(file: BinaryIO, offset: int, count: int) -> int:
+            try:
+                self.count_sent_elsewhere(count)
+                sent = 0
+                while sent < count:
+                    async with asyncio.timeout(self.read_timeout):
+                        n = await loop.sendfile(transport, file, offset + sent, min(RECV_SIZE, count - sent))
+                    if not n:
+                        break
+                    sent += n
+                return sent
+            except (*NETWORK_ERRORS, RuntimeError) as exc:  # RuntimeError: the transport is closing
+                raise SendFailed from exc
+
+        await send_file(sendfile)
+
     async def _send_guarded(self, event: h11.Event) -> None:
         try:
             await self.write(event)
@@ -361,7 +395,10 @@ class AsyncH11Transport:
             raise await _failure(conn, exc, where) from cause(exc)
         try:
             body = request.body
-            if body is not None:
+            send_file = file_sender(body)
+            if send_file is not None and conn.can_send_file():
+                await conn.write_file_body(send_file)
+            elif body is not None:
                 await conn.write_body((body,) if isinstance(body, BYTES_LIKE) else body)
             await conn.write_body(None)
         except SendFailed as failed:

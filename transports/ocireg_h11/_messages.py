@@ -9,7 +9,7 @@ import ssl
 import threading
 import urllib.parse
 from collections.abc import Callable
-from typing import BinaryIO, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 import h11
 
@@ -235,7 +235,7 @@ def as_bytes(buffer: bytearray | memoryview) -> memoryview:
     return view if view.format == "B" else view.cast("B")
 
 
-def file_sender(body: object) -> Callable[[Callable[[BinaryIO, int, int], int]], None] | None:
+def file_sender(body: object) -> Callable[..., Any] | None:
     """The body's ``send_file``, when it offers that optional extension (a body read from
     a file: see ``ocireg._transport``); None for bytes, None and plain iterables."""
     if body is None or isinstance(body, BYTES_LIKE):
