@@ -390,6 +390,19 @@ def test_a_file_body_that_disagrees_with_its_content_length_is_refused(
     assert body.how == ["sendfile"]
 
 
+def test_a_file_body_the_server_stops_reading_times_out(tmp_path: Path) -> None:
+    blob = tmp_path / "blob"
+    with blob.open("wb") as f:
+        f.truncate(64 << 20)  # more than the socket buffers hold; sparse, so cheap
+    with ScriptedServer([[STALL]]) as scripted:
+        body = AsyncFileBody(blob, [(i, 2 << 20) for i in range(0, 64 << 20, 2 << 20)])
+        started = time.monotonic()
+        with pytest.raises(TransportTimeout):
+            run(lambda t: t.send(put_file(scripted.url + "/upload", body, 64 << 20)))
+        assert time.monotonic() - started < 5  # read_timeout is 0.5 s per MiB of a piece
+        assert body.how == ["sendfile"]
+
+
 def test_what_send_file_raises_passes_through_unchanged(server: RouteServer, tmp_path: Path) -> None:
     (tmp_path / "blob").write_bytes(b"x" * 5000)
     server.route("/v2/x/blobs/uploads/1", status=201)

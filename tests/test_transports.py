@@ -526,6 +526,20 @@ def test_a_file_body_that_disagrees_with_its_content_length_is_refused(
     assert len(server.requests) <= 1
 
 
+def test_a_file_body_the_server_stops_reading_times_out(transport_factory: Factory, tmp_path: Path) -> None:
+    blob = tmp_path / "blob"
+    with blob.open("wb") as f:
+        f.truncate(64 << 20)  # more than the socket buffers hold; sparse, so cheap
+    with ScriptedServer([[STALL]]) as scripted:
+        body = FileBody(blob, [(i, 1 << 20) for i in range(0, 64 << 20, 1 << 20)])
+        transport = transport_factory()
+        started = time.monotonic()
+        # (urllib3, sending chunks, reports its write timeout as a broken connection)
+        with pytest.raises(TransportTimeout if SENDS_FILES[type(transport).__name__] else TransportError):
+            transport.send(put_file(scripted.url + "/upload", body, 64 << 20))
+        assert time.monotonic() - started < 5  # read_timeout is 0.5 s
+
+
 def test_what_send_file_raises_passes_through_unchanged(
     transport_factory: Factory, server: RouteServer, tmp_path: Path
 ) -> None:

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO, TypeVar
 
 from ._digest import DigestVerifier
 from ._driver import (
+    CAN_SEND_FILES,
     DEFAULT_JOBS,
     HELD_BACK,
     NEW_WORK,
@@ -216,7 +217,7 @@ class AsyncRunner:
         sent = request
         body = request.body
         if isinstance(body, BlobBody):
-            if body.relay is None and isinstance(body.chunks, FileRegion):
+            if body.relay is None and isinstance(body.chunks, FileRegion) and CAN_SEND_FILES:
                 sent = request.replace(body=_AsyncFileBody(self, body, body.chunks, source))
             else:
                 sent = request.replace(body=self._body_chunks(body, source))

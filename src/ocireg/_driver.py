@@ -382,7 +382,7 @@ class Runner:
         source = SourceError()
         body = request.body
         if isinstance(body, BlobBody):
-            if body.relay is None and isinstance(body.chunks, FileRegion):
+            if body.relay is None and isinstance(body.chunks, FileRegion) and CAN_SEND_FILES:
                 sent = request.replace(body=_FileBody(self, body, body.chunks, source))
             else:
                 sent = request.replace(body=self._body_chunks(body, source))
@@ -541,6 +541,10 @@ class Runner:
             raise first
         return tuple(results)
 
+
+CAN_SEND_FILES = hasattr(os, "sendfile") and hasattr(os, "preadv")
+"""Whether blob bodies read from files offer ``send_file`` here: the kernel's sendfile
+for the transport, positioned reads for the digest's thread (not on Windows)."""
 
 SENDFILE_STEP = 8 << 20
 """Bytes per ``sendfile`` call of a body sent from its file: progress is reported and
