@@ -26,6 +26,7 @@ from ._driver import (
     CancelScope,
     SourceError,
     _RegionHasher,
+    aligned_buffer,
     local_error,
 )
 from ._errors import Cancelled, RegistryError, translate_transport_error, transport_errors
@@ -74,7 +75,7 @@ async def aiter_body(response: Response, chunk_size: int = CHUNK_SIZE) -> AsyncG
     """The body in views of one reused buffer (valid until the next); closes it at the end."""
     stream: AsyncResponseStream = response.stream
     url = response.request.url
-    view = memoryview(bytearray(chunk_size))
+    view = aligned_buffer(chunk_size)
     try:
         while True:
             with transport_errors(url):

