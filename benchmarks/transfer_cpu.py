@@ -6,7 +6,9 @@ in turn (interleaved, so that a drift of a shared machine spreads over all of th
 Each transfer runs in a fresh child process that imports ocireg from the checkout
 given with ``--code`` and reports the user + system CPU time and the wall time of the
 transfer alone (``resource.getrusage`` of the child around the call; the import and
-the start are excluded, the threads of the driver's pipeline included).
+the start are excluded, the threads of the driver's pipeline included).  For the
+uploads the CPU time the receiving registry spent is shown too (``/proc``): it sets
+the pace.
 
 - ``blob``: ``Registry(url, transport=T()).blob(repo, digest, path)`` into a file on
   the tmpfs (verified, atomic write); ``h11-async`` is ``AsyncRegistry`` over
@@ -80,6 +82,12 @@ print(json.dumps({"wall": wall, "user": after.ru_utime - before.ru_utime,
 """
 
 
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _child(code: Path, mode: str, transport: str, url: str, repo: str, what: str, out: str) -> dict[str, float]:
     done = subprocess.run([sys.executable, "-c", _CHILD, str(code), mode, transport, url, repo, what, out],
                           capture_output=True, text=True, check=False, timeout=600,
@@ -134,30 +142,35 @@ def main() -> None:
                         else:
                             dest = start_registry("none", workdir=scratch / f"dest-{run}")
                             try:
+                                registry_pid = dest._process.pid
+                                registry_before = _process_cpu(registry_pid)
                                 if args.mode == "put":
                                     measured = _child(code, "put", transport, dest.url, "bench/put",
                                                       digest, str(blob))
                                 else:
                                     measured = _child(code, "push", transport, dest.url, "bench/pushed",
                                                       str(layout), "")
+                                measured["registry"] = _process_cpu(registry_pid) - registry_before
                             finally:
                                 dest.stop()
                                 shutil.rmtree(scratch / f"dest-{run}", ignore_errors=True)
                         results.setdefault((str(code), transport), []).append(measured)
+                        registry_cpu = f", registry CPU {measured['registry']:.2f} s" if "registry" in measured else ""
                         print(f"run {run + 1} {code} {transport}: wall {measured['wall']:.2f} s, "
-                              f"user {measured['user']:.2f} s, sys {measured['sys']:.2f} s", flush=True)
+                              f"user {measured['user']:.2f} s, sys {measured['sys']:.2f} s{registry_cpu}", flush=True)
         finally:
             source.stop()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"\n{args.mode}, {args.size_mib} MiB, medians of {args.runs}:")
-    print(f"{'code':40} {'transport':10} {'wall':>8} {'cpu':>8} {'user':>8} {'sys':>8}")
+    print(f"{'code':40} {'transport':10} {'wall':>8} {'cpu':>8} {'user':>8} {'sys':>8} {'registry':>9}")
     for (code, transport), runs in results.items():
         wall = statistics.median(r["wall"] for r in runs)
         cpu = statistics.median(r["user"] + r["sys"] for r in runs)
         user = statistics.median(r["user"] for r in runs)
         system = statistics.median(r["sys"] for r in runs)
-        print(f"{code[-40:]:40} {transport:10} {wall:8.2f} {cpu:8.2f} {user:8.2f} {system:8.2f}")
+        registry = f"{statistics.median(r['registry'] for r in runs):9.2f}" if "registry" in runs[0] else f"{'-':>9}"
+        print(f"{code[-40:]:40} {transport:10} {wall:8.2f} {cpu:8.2f} {user:8.2f} {system:8.2f} {registry}")
 
 
 if __name__ == "__main__":
