@@ -312,6 +312,112 @@ def test_tls_insecure_skips_verification(tls_server: tuple[RouteServer, str]) ->
     assert run(lambda t: fetch(t, get(server.url + "/v2/")), insecure=True)[1] == b"{}"
 
 
+# --- the optional extension: a body sent from its file --------------------------------
+
+
+class AsyncFileBody:
+    """A body read from a file that offers ``send_file`` (awaited), as the asyncio
+    driver's is for a layout blob; records how the transport took it."""
+
+    def __init__(self, path: Path, pieces: list[tuple[int, int]] | None = None,
+                 fail: Exception | None = None) -> None:
+        self.path = path
+        size = path.stat().st_size
+        self.pieces = pieces or [(i, min(700_000, size - i)) for i in range(0, size, 700_000)]
+        self.fail = fail
+        self.how: list[str] = []
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        self.how.append("chunks")
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        data = self.path.read_bytes()
+        for offset, count in self.pieces:
+            yield data[offset:offset + count]
+            if self.fail is not None:
+                raise self.fail
+
+    async def send_file(self, sendfile: Callable[..., Awaitable[int]]) -> None:
+        self.how.append("sendfile")
+        with self.path.open("rb") as file:
+            for offset, count in self.pieces:
+                assert await sendfile(file, offset, count) == count
+                if self.fail is not None:
+                    raise self.fail
+
+
+def put_file(url: str, body: AsyncFileBody, length: int) -> Request:
+    return Request("PUT", url, headers=(("Content-Length", str(length)),), body=body)  # type: ignore[arg-type]
+
+
+def test_a_body_read_from_a_file_goes_by_sendfile_and_arrives_intact(server: RouteServer, tmp_path: Path) -> None:
+    data = hashlib.sha512(b"blob").digest() * 40_000  # 2.5 MB: several loop.sendfile calls
+    (tmp_path / "blob").write_bytes(data)
+    server.route("/upload", status=201, echo=True)
+    bodies = [AsyncFileBody(tmp_path / "blob") for _ in range(2)]
+
+    async def scenario(transport: AsyncH11Transport) -> list[bytes]:
+        return [(await fetch(transport, put_file(server.url + "/upload", body, len(data))))[1]
+                for body in bodies]
+
+    assert run(scenario) == [data, data]
+    assert [body.how for body in bodies] == [["sendfile"], ["sendfile"]]
+    assert server.connections == 1
+
+
+def test_a_body_read_from_a_file_goes_in_chunks_over_tls(tls_server: tuple[RouteServer, str], tmp_path: Path) -> None:
+    server, cert_file = tls_server
+    data = b"layer bytes " * 30_000
+    (tmp_path / "blob").write_bytes(data)
+    server.route("/upload", status=201, echo=True)
+    body = AsyncFileBody(tmp_path / "blob")
+    echoed = run(lambda t: fetch(t, put_file(server.url + "/upload", body, len(data))), ca_file=cert_file)[1]
+    assert (echoed, body.how) == (data, ["chunks"])
+
+
+@pytest.mark.parametrize("pieces", [[(0, 3000), (0, 3000)], [(0, 3000)]], ids=["longer", "shorter"])
+def test_a_file_body_that_disagrees_with_its_content_length_is_refused(
+    server: RouteServer, tmp_path: Path, pieces: list[tuple[int, int]]
+) -> None:
+    (tmp_path / "blob").write_bytes(b"a" * 6000)
+    server.route("/upload", status=201)
+    body = AsyncFileBody(tmp_path / "blob", pieces)
+    started = time.monotonic()
+    with pytest.raises(ProtocolError):
+        run(lambda t: fetch(t, put_file(server.url + "/upload", body, 4000)))
+    assert time.monotonic() - started < 0.4  # refused, not timed out (read_timeout 0.5 s)
+    assert body.how == ["sendfile"]
+
+
+def test_a_file_body_the_server_stops_reading_times_out(tmp_path: Path) -> None:
+    blob = tmp_path / "blob"
+    with blob.open("wb") as f:
+        f.truncate(64 << 20)  # more than the socket buffers hold; sparse, so cheap
+    with ScriptedServer([[STALL]]) as scripted:
+        body = AsyncFileBody(blob, [(i, 2 << 20) for i in range(0, 64 << 20, 2 << 20)])
+        started = time.monotonic()
+        with pytest.raises(TransportTimeout):
+            run(lambda t: t.send(put_file(scripted.url + "/upload", body, 64 << 20)))
+        assert time.monotonic() - started < 5  # read_timeout is 0.5 s per MiB of a piece
+        assert body.how == ["sendfile"]
+
+
+def test_what_send_file_raises_passes_through_unchanged(server: RouteServer, tmp_path: Path) -> None:
+    (tmp_path / "blob").write_bytes(b"x" * 5000)
+    server.route("/v2/x/blobs/uploads/1", status=201)
+    raised = KeyError("layout blob is corrupt")
+    body = AsyncFileBody(tmp_path / "blob", [(0, 1000), (1000, 4000)], fail=raised)
+
+    async def scenario(transport: AsyncH11Transport) -> int:
+        with pytest.raises(KeyError) as caught:
+            await transport.send(put_file(server.url + "/v2/x/blobs/uploads/1", body, 5000))
+        assert caught.value is raised
+        return (await fetch(transport, get(server.url + "/v2/x/blobs/uploads/1")))[0].status
+
+    assert run(scenario) == 201  # the transport is still usable
+
+
 # --- the seam: the asyncio runner drives flows over it ---------------------------------
 
 

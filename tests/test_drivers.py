@@ -24,6 +24,7 @@ from conftest import TRANSPORTS, make_transport
 from images import OCI_MANIFEST, ImageContent, config_blob, oci_image, push_raw, targz_layer
 from registry_bed import RegistryInstance
 from servers import RouteServer
+from test_push_copy import write_layout
 from test_registry import Seeded, seeded
 
 DRIVERS = (*(f"sync-{name}" for name in TRANSPORTS), "async-h11")
@@ -154,6 +155,28 @@ def test_pull_push_copy_tag_delete(reg: Driven, seed: Seeded, registry: Registry
     assert str(reg.delete_manifest(repo, "retagged")) == seed.docker.digest
     with pytest.raises(ocireg.ManifestUnknown):
         reg.manifest(repo, "copied")
+
+
+def test_a_corrupt_layout_blob_is_refused_naming_its_file(
+    reg: Driven, registry: RegistryInstance, tmp_path: Path
+) -> None:
+    """Over plain HTTP the h11 and standard-library transports (blocking and asyncio) send a
+    layout's blobs from their files; the verdict on a corrupt one is the same as in chunks."""
+    image = oci_image((3 << 20,), gzipped=False)
+    write_layout(tmp_path / "l", image, "latest")
+    layer = image.blobs[1]
+    victim = tmp_path / "l" / "blobs" / "sha256" / layer.digest.split(":")[1]
+    damaged = bytearray(victim.read_bytes())
+    damaged[-1] ^= 0xFF
+    victim.write_bytes(damaged)
+    repo = f"drivers/{registry.setup}/corrupt-{threading.get_ident()}-{id(reg)}"
+    with pytest.raises(ocireg.InvalidLayout, match=str(victim)):
+        reg.push(tmp_path / "l", repo, "latest")
+    with pytest.raises(ocireg.BlobUnknown):
+        reg.blob_size(repo, layer.digest)
+    victim.write_bytes(layer.data)  # repaired, it goes up whole
+    reg.push(tmp_path / "l", repo, "latest")
+    assert reg.blob(repo, layer.digest) == layer.data
 
 
 # --- inspect, validate, safe deletes, mirrors, scheme discovery ----------------------------

@@ -10,9 +10,12 @@ happen, upload sessions cancelled with DELETE.  Content is seeded by raw uploads
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +25,7 @@ from images import ImageContent, oci_image, oci_index
 from ocireg import Digest, Registry
 from ocireg._layout import OCILayout
 from ocireg._manifest import Descriptor
+from ocireg._sources import LayoutSource
 from ocireg._upload import push_blob
 from registry_bed import AccessLogEntry, RegistryInstance
 from test_registry import seeded
@@ -447,6 +451,70 @@ def test_push_of_a_damaged_layout_tags_nothing(
         client.manifest(repo, "latest")
     with pytest.raises(ocireg.BlobUnknown):
         client.blob_size(repo, image.blobs[2].digest)
+
+
+# --- blobs sent from their files (sendfile) ------------------------------------------------
+
+SENDS_FILES = {"h11": True, "stdlib": True, "urllib3": False}
+"""Which transports send a layout's blobs with socket.sendfile over plain HTTP."""
+
+
+@pytest.fixture
+def sendfile_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """(inode of the file, bytes sent) for every socket.sendfile call."""
+    calls: list[tuple[int, int]] = []
+    original = socket.socket.sendfile
+
+    def spy(self: socket.socket, file: Any, offset: int = 0, count: int | None = None) -> int:
+        sent = original(self, file, offset, count)
+        calls.append((os.fstat(file.fileno()).st_ino, sent))
+        return sent
+
+    monkeypatch.setattr(socket.socket, "sendfile", spy)
+    return calls
+
+
+def test_push_from_a_layout_sends_its_blobs_from_their_files(
+    client: Registry, tmp_path: Path, transport_name: str, sendfile_calls: list[tuple[int, int]]
+) -> None:
+    image = oci_image((3 << 20, 5000), gzipped=False)
+    layout = write_layout(tmp_path / "l", image, "latest")
+    repo = fresh_repo("push/sendfile")
+    client.push(layout, repo, "latest")
+    assert_same_image(client, repo, client, repo, "latest", image)
+    if SENDS_FILES[transport_name]:  # every blob byte, and no other
+        assert sum(sent for _, sent in sendfile_calls) == sum(blob.size for blob in image.blobs)
+    else:
+        assert sendfile_calls == []
+    # A chunked upload sends each chunk's range from the file too.
+    sendfile_calls.clear()
+    layer = image.blobs[1]
+    descriptor = Descriptor(layer.media_type, Digest.parse(layer.digest), layer.size)
+    chunked = fresh_repo("push/sendfile-chunks")
+    client.run(push_blob, chunked, descriptor, LayoutSource(layout).ranges(descriptor),
+               chunk_size=1 << 20, monolithic_limit=1 << 20)
+    assert client.blob(chunked, layer.digest) == layer.data
+    assert sum(sent for _, sent in sendfile_calls) == (layer.size if SENDS_FILES[transport_name] else 0)
+
+
+def test_a_corrupt_layout_blob_sent_from_its_file_never_reaches_the_registry_whole(
+    client: Registry, tmp_path: Path, transport_name: str, sendfile_calls: list[tuple[int, int]]
+) -> None:
+    image = oci_image((3 << 20,), gzipped=False)
+    write_layout(tmp_path / "l", image, "latest")
+    layer = image.blobs[1]
+    victim = tmp_path / "l" / "blobs" / "sha256" / layer.digest.split(":")[1]
+    damaged = bytearray(victim.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    victim.write_bytes(damaged)
+    repo = fresh_repo("push/sendfile-corrupt")
+    with pytest.raises(ocireg.InvalidLayout, match=str(victim)):
+        client.push(tmp_path / "l", repo, "latest")
+    sent = sum(n for inode, n in sendfile_calls if inode == victim.stat().st_ino)
+    if SENDS_FILES[transport_name]:  # most of it went by sendfile, the end was held back
+        assert layer.size // 2 < sent < layer.size
+    with pytest.raises(ocireg.BlobUnknown):
+        client.blob_size(repo, layer.digest)
 
 
 # --- referrers -------------------------------------------------------------------------

@@ -446,6 +446,114 @@ def test_a_body_that_disagrees_with_its_content_length_is_refused(
     assert all(r.path == "/upload" for r in server.requests)
 
 
+# --- the optional extension: a body sent from its file --------------------------------
+
+SENDS_FILES = {"H11Transport": True, "HTTPClientTransport": True, "Urllib3Transport": False}
+"""Which transports call ``send_file`` on plain HTTP (urllib3 iterates the body itself)."""
+
+
+class FileBody:
+    """A body read from a file that offers ``send_file``, as the driver's is for a layout
+    blob; records how the transport took it.  ``pieces`` are the (offset, count) the
+    body asks ``sendfile`` for (default: the whole file in 100 kB steps)."""
+
+    def __init__(self, path: Path, pieces: list[tuple[int, int]] | None = None,
+                 fail: Exception | None = None) -> None:
+        self.path = path
+        size = path.stat().st_size
+        self.pieces = pieces or [(i, min(100_000, size - i)) for i in range(0, size, 100_000)]
+        self.fail = fail
+        self.how: list[str] = []
+
+    def __iter__(self) -> Iterator[bytes]:
+        self.how.append("chunks")
+        data = self.path.read_bytes()
+        for offset, count in self.pieces:
+            yield data[offset:offset + count]
+            if self.fail is not None:
+                raise self.fail
+
+    def send_file(self, sendfile: Callable[[Any, int, int], int]) -> None:
+        self.how.append("sendfile")
+        with self.path.open("rb") as file:
+            for offset, count in self.pieces:
+                assert sendfile(file, offset, count) == count
+                if self.fail is not None:
+                    raise self.fail
+
+
+def put_file(url: str, body: FileBody, length: int) -> Request:
+    return Request("PUT", url, headers=(("Content-Length", str(length)),), body=body)
+
+
+def test_a_body_read_from_a_file_arrives_intact(
+    transport_factory: Factory, server: RouteServer, tmp_path: Path
+) -> None:
+    data = hashlib.sha512(b"blob").digest() * 5000  # 320 kB
+    (tmp_path / "blob").write_bytes(data)
+    server.route("/upload", status=201, echo=True)
+    transport = transport_factory()
+    for _ in range(2):  # and the connection serves the next exchange
+        body = FileBody(tmp_path / "blob")
+        response, echoed = fetch(transport, put_file(server.url + "/upload", body, len(data)))
+        assert (response.status, echoed) == (201, data)
+        assert body.how == ["sendfile" if SENDS_FILES[type(transport).__name__] else "chunks"]
+    assert server.connections == 1
+
+
+def test_a_body_read_from_a_file_goes_in_chunks_over_tls(
+    transport_factory: Factory, tls_server: tuple[RouteServer, str], tmp_path: Path
+) -> None:
+    server, cert_file = tls_server
+    data = b"layer bytes " * 30_000
+    (tmp_path / "blob").write_bytes(data)
+    server.route("/upload", status=201, echo=True)
+    body = FileBody(tmp_path / "blob")
+    response, echoed = fetch(transport_factory(ca_file=cert_file), put_file(server.url + "/upload", body, len(data)))
+    assert (response.status, echoed, body.how) == (201, data, ["chunks"])
+
+
+@pytest.mark.parametrize("pieces", [[(0, 3000), (0, 3000)], [(0, 3000)]], ids=["longer", "shorter"])
+def test_a_file_body_that_disagrees_with_its_content_length_is_refused(
+    transport_factory: Factory, server: RouteServer, tmp_path: Path, pieces: list[tuple[int, int]]
+) -> None:
+    (tmp_path / "blob").write_bytes(b"a" * 6000)
+    server.route("/upload", status=201)
+    started = time.monotonic()
+    with pytest.raises(ProtocolError):
+        fetch(transport_factory(), put_file(server.url + "/upload", FileBody(tmp_path / "blob", pieces), 4000))
+    assert time.monotonic() - started < 0.4  # refused, not timed out (read_timeout 0.5 s)
+    assert len(server.requests) <= 1
+
+
+def test_a_file_body_the_server_stops_reading_times_out(transport_factory: Factory, tmp_path: Path) -> None:
+    blob = tmp_path / "blob"
+    with blob.open("wb") as f:
+        f.truncate(64 << 20)  # more than the socket buffers hold; sparse, so cheap
+    with ScriptedServer([[STALL]]) as scripted:
+        body = FileBody(blob, [(i, 1 << 20) for i in range(0, 64 << 20, 1 << 20)])
+        transport = transport_factory()
+        started = time.monotonic()
+        # (urllib3, sending chunks, reports its write timeout as a broken connection)
+        with pytest.raises(TransportTimeout if SENDS_FILES[type(transport).__name__] else TransportError):
+            transport.send(put_file(scripted.url + "/upload", body, 64 << 20))
+        assert time.monotonic() - started < 5  # read_timeout is 0.5 s
+
+
+def test_what_send_file_raises_passes_through_unchanged(
+    transport_factory: Factory, server: RouteServer, tmp_path: Path
+) -> None:
+    (tmp_path / "blob").write_bytes(b"x" * 5000)
+    server.route("/v2/x/blobs/uploads/1", status=201)
+    raised = ForeignInvalidLayout("layout blob is corrupt")
+    body = FileBody(tmp_path / "blob", [(0, 1000), (1000, 4000)], fail=raised)
+    transport = transport_factory()
+    with pytest.raises(ForeignInvalidLayout) as caught:
+        transport.send(put_file(server.url + "/v2/x/blobs/uploads/1", body, 5000))
+    assert caught.value is raised
+    assert fetch(transport, get(server.url + "/v2/x/blobs/uploads/1"))[0].status == 201  # still usable
+
+
 # --- every fault ends in the documented error ------------------------------------------
 
 HEAD_10 = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"

@@ -13,12 +13,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any, BinaryIO, TypeVar
 
 from ._digest import DigestVerifier
-from ._driver import DEFAULT_JOBS, NEW_WORK, CancelScope, SourceError, local_error
+from ._driver import (
+    CAN_SEND_FILES,
+    DEFAULT_JOBS,
+    HELD_BACK,
+    NEW_WORK,
+    SENDFILE_STEP,
+    CancelScope,
+    SourceError,
+    _RegionHasher,
+    aligned_buffer,
+    local_error,
+)
 from ._errors import Cancelled, RegistryError, translate_transport_error, transport_errors
+from ._fileregion import FileRegion
 from ._flow import (
     Acquire,
     BlobBody,
@@ -63,7 +75,7 @@ async def aiter_body(response: Response, chunk_size: int = CHUNK_SIZE) -> AsyncG
     """The body in views of one reused buffer (valid until the next); closes it at the end."""
     stream: AsyncResponseStream = response.stream
     url = response.request.url
-    view = memoryview(bytearray(chunk_size))
+    view = aligned_buffer(chunk_size)
     try:
         while True:
             with transport_errors(url):
@@ -204,8 +216,12 @@ class AsyncRunner:
         transport = (self.route(request) if self.route else None) or self.transport
         source = SourceError()
         sent = request
-        if isinstance(request.body, BlobBody):
-            sent = request.replace(body=self._body_chunks(request.body, source))
+        body = request.body
+        if isinstance(body, BlobBody):
+            if body.relay is None and isinstance(body.chunks, FileRegion) and CAN_SEND_FILES:
+                sent = request.replace(body=_AsyncFileBody(self, body, body.chunks, source))
+            else:
+                sent = request.replace(body=self._body_chunks(body, source))
         try:
             raw = await transport.send(sent)
         except BaseException as exc:
@@ -241,6 +257,58 @@ class AsyncRunner:
         finally:
             if body.key:
                 progress.finish(body.key)
+
+    async def _send_file(self, body: BlobBody, region: FileRegion, source: SourceError,
+                         sendfile: Callable[[BinaryIO, int, int], Awaitable[int]]) -> None:
+        """``body`` sent by the transport's ``sendfile`` from its file: the blocking
+        driver's ``_send_file``, awaited (the digest's thread is waited for off the loop)."""
+        ours: list[BaseException] = []  # what the transport's sendfile raised: its own to report
+        progress, key, scope = self.progress, body.key, self.scope
+
+        async def send(file: BinaryIO, offset: int, count: int) -> None:
+            try:
+                sent = await sendfile(file, offset, count)
+            except BaseException as exc:
+                ours.append(exc)
+                raise
+            if sent != count:  # the file ended early
+                raise region.shrank()
+            if key:
+                progress.advance(key, count)
+
+        if key:
+            progress.start(key, body.size, body.offset)
+        try:
+            file, length, whole_file = region.open()
+            with file:
+                hasher = _RegionHasher(file.fileno(), region, length, body) if body.whole else None
+                try:
+                    position, end = region.offset, region.offset + length
+                    held_from = end - (min(HELD_BACK, length) if hasher is not None else 0)
+                    while position < held_from:
+                        scope.check()
+                        n = min(SENDFILE_STEP, held_from - position)
+                        await send(file, position, n)
+                        position += n
+                    if hasher is not None:  # before the last bytes go
+                        await asyncio.get_running_loop().run_in_executor(None, hasher.verdict, whole_file)
+                    if position < end:
+                        scope.check()
+                        await send(file, position, end - position)
+                finally:
+                    if hasher is not None:
+                        hasher.stop()
+        except BaseException as exc:
+            if ours and exc is ours[0]:
+                raise
+            failure = local_error(exc) if isinstance(exc, OSError) and not isinstance(exc, RegistryError) else exc
+            source.error = failure
+            if failure is exc:
+                raise
+            raise failure from None
+        finally:
+            if key:
+                progress.finish(key)
 
     async def _chunks_of(self, body: BlobBody) -> AsyncIterator[Any]:
         if body.relay is not None:
@@ -312,6 +380,33 @@ class AsyncRunner:
         if failures:
             raise next((exc for exc in failures if not isinstance(exc, Cancelled)), failures[0])
         return tuple(results)
+
+
+class _AsyncFileBody:
+    """The blocking driver's ``_FileBody`` for asyncio: an async iterable of checked
+    chunks, or ``await send_file(sendfile)`` with an async ``sendfile``."""
+
+    def __init__(self, runner: AsyncRunner, body: BlobBody, region: FileRegion, source: SourceError) -> None:
+        self._runner = runner
+        self._body = body
+        self._region = region
+        self._source = source
+        self._taken = False
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        self._take()
+        return self._runner._body_chunks(self._body, self._source)
+
+    async def send_file(self, sendfile: Callable[[BinaryIO, int, int], Awaitable[int]], /) -> None:
+        """Send the body by awaited calls of ``sendfile(file, offset, count)``, which
+        sends ``count`` bytes of ``file`` from ``offset`` and returns how many it sent."""
+        self._take()
+        await self._runner._send_file(self._body, self._region, self._source, sendfile)
+
+    def _take(self) -> None:
+        if self._taken:
+            raise RuntimeError("a request body is sent once")
+        self._taken = True
 
 
 async def run_flow_async(flow: Flow[T], transport: AsyncTransport, *, jobs: int = DEFAULT_JOBS) -> T:

@@ -11,11 +11,13 @@ flows cancelled when one fails.
 from __future__ import annotations
 
 import contextlib
+import mmap
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from ._defaults import DEFAULT_JOBS
 from ._digest import DigestVerifier, verified_chunks
@@ -26,6 +28,7 @@ from ._errors import (
     translate_transport_error,
     transport_errors,
 )
+from ._fileregion import READ_SIZE, FileRegion
 from ._flow import (
     Acquire,
     BlobBody,
@@ -115,8 +118,7 @@ def iter_body(response: Response, chunk_size: int = CHUNK_SIZE) -> Generator[mem
     """
     stream: ResponseStream = response.stream
     url = response.request.url
-    buf = bytearray(chunk_size)
-    view = memoryview(buf)
+    view = aligned_buffer(chunk_size)
     try:
         while True:
             with transport_errors(url):
@@ -205,7 +207,7 @@ class _Pipeline:
     def free_buffer(self) -> memoryview:
         if self._made < self.DEPTH and self._free.empty():
             self._made += 1
-            return memoryview(bytearray(self.BUFFER))
+            return aligned_buffer(self.BUFFER)
         while True:
             self._raise_failure()
             try:
@@ -423,8 +425,12 @@ class Runner:
     def _send(self, request: Request) -> Response:
         transport = (self.route(request) if self.route else None) or self.transport
         source = SourceError()
-        if isinstance(request.body, BlobBody):
-            sent = request.replace(body=self._body_chunks(request.body, source))
+        body = request.body
+        if isinstance(body, BlobBody):
+            if body.relay is None and isinstance(body.chunks, FileRegion) and CAN_SEND_FILES:
+                sent = request.replace(body=_FileBody(self, body, body.chunks, source))
+            else:
+                sent = request.replace(body=self._body_chunks(body, source))
         else:
             sent = request
         try:
@@ -469,6 +475,38 @@ class Runner:
                 closer()
             if body.key:
                 progress.finish(body.key)
+
+    def _send_file(self, body: BlobBody, region: FileRegion, source: SourceError,
+                   sendfile: Callable[[BinaryIO, int, int], int]) -> None:
+        """``body`` sent by the transport's ``sendfile`` from its file: what
+        :meth:`_body_chunks` checks, reports and cancels, and the same verdicts."""
+        ours: list[BaseException] = []  # what the transport's sendfile raised: its own to report
+
+        def send(file: BinaryIO, offset: int, count: int) -> None:
+            try:
+                sent = sendfile(file, offset, count)
+            except BaseException as exc:
+                ours.append(exc)
+                raise
+            if sent != count:  # the file ended early
+                raise region.shrank()
+
+        progress, key = self.progress, body.key
+        if key:
+            progress.start(key, body.size, body.offset)
+        try:
+            _send_region(body, region, send, self.scope, progress)
+        except BaseException as exc:
+            if ours and exc is ours[0]:
+                raise
+            failure = local_error(exc) if isinstance(exc, OSError) and not isinstance(exc, RegistryError) else exc
+            source.error = failure
+            if failure is exc:
+                raise
+            raise failure from None
+        finally:
+            if key:
+                progress.finish(key)
 
     # --- streaming into a sink ------------------------------------------------------------
 
@@ -550,6 +588,136 @@ class Runner:
             first = next((exc for _, exc in failures if not isinstance(exc, Cancelled)), failures[0][1])
             raise first
         return tuple(results)
+
+
+CAN_SEND_FILES = hasattr(os, "sendfile") and hasattr(os, "preadv")
+"""Whether blob bodies read from files offer ``send_file`` here: the kernel's sendfile
+for the transport, positioned reads for the digest's thread (not on Windows)."""
+
+SENDFILE_STEP = 8 << 20
+"""Bytes per ``sendfile`` call of a body sent from its file: progress is reported and
+cancellation checked between two."""
+
+HELD_BACK = 64 << 10
+"""The last bytes of a whole blob sent from its file wait until its digest is checked,
+so that a corrupt file never reaches the registry whole (as with chunks, whose check
+comes before the last one is handed over)."""
+
+
+class _FileBody:
+    """A :class:`BlobBody` whose bytes are a file region, as the transport gets it.
+
+    Iterated, it is the checked chunks any body is.  A transport that owns a plain
+    socket may call :meth:`send_file` instead (the optional extension described in
+    :mod:`ocireg._transport`): the kernel then moves the bytes from the page cache to
+    the socket, and the digest of a whole blob is computed beside it, by a thread
+    reading the same region, so each byte is still read and hashed once.
+    """
+
+    def __init__(self, runner: Runner, body: BlobBody, region: FileRegion, source: SourceError) -> None:
+        self._runner = runner
+        self._body = body
+        self._region = region
+        self._source = source
+        self._taken = False
+
+    def __iter__(self) -> Iterator[Any]:
+        self._take()
+        return self._runner._body_chunks(self._body, self._source)
+
+    def send_file(self, sendfile: Callable[[BinaryIO, int, int], int], /) -> None:
+        """Send the body by calls of ``sendfile(file, offset, count)``, which sends
+        ``count`` bytes of ``file`` from ``offset`` and returns how many it sent."""
+        self._take()
+        self._runner._send_file(self._body, self._region, self._source, sendfile)
+
+    def _take(self) -> None:
+        if self._taken:
+            raise RuntimeError("a request body is sent once")
+        self._taken = True
+
+
+def _send_region(body: BlobBody, region: FileRegion, send: Callable[[BinaryIO, int, int], None],
+                 scope: CancelScope, progress: Progress) -> None:
+    """Send ``region`` in steps; verify a whole blob beside it, before its last bytes go."""
+    file, length, whole_file = region.open()
+    with file:
+        hasher = _RegionHasher(file.fileno(), region, length, body) if body.whole else None
+        try:
+            position, end = region.offset, region.offset + length
+            held_from = end - (min(HELD_BACK, length) if hasher is not None else 0)
+            while position < end:
+                if position == held_from and hasher is not None:
+                    hasher.verdict(whole_file)  # before the last bytes go
+                scope.check()
+                n = min(SENDFILE_STEP, (held_from if position < held_from else end) - position)
+                send(file, position, n)
+                if body.key:
+                    progress.advance(body.key, n)
+                position += n
+            if length == 0 and hasher is not None:
+                hasher.verdict(whole_file)
+        finally:
+            if hasher is not None:
+                hasher.stop()
+
+
+class _RegionHasher:
+    """Hashes a file region in a thread of its own while the kernel sends it (the reads
+    come from the page cache, into one reused buffer)."""
+
+    def __init__(self, fd: int, region: FileRegion, length: int, body: BlobBody) -> None:
+        self._fd = fd
+        self._region = region
+        self._length = length
+        self._digest = body.digest
+        self.verifier = DigestVerifier(body.digest, body.size)
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._short = False
+        self._thread = threading.Thread(target=self._run, daemon=True, name="ocireg-hash")
+        self._thread.start()
+
+    def _run(self) -> None:
+        buffer = aligned_buffer(min(READ_SIZE, max(self._length, 1)))
+        position, end = self._region.offset, self._region.offset + self._length
+        try:
+            while position < end and not self._stop.is_set():
+                n = os.preadv(self._fd, [buffer[:min(len(buffer), end - position)]], position)
+                if n == 0:
+                    self._short = True
+                    return
+                self.verifier.update(buffer[:n])
+                position += n
+        except BaseException as exc:  # raised by verdict(), in the sending thread
+            self._error = exc
+
+    def verdict(self, whole_file: bool) -> None:
+        """Wait for the hash; raise the source's verdict (or DigestMismatch) if wrong."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if self._short:
+            raise self._region.shrank()
+        if self.verifier.actual() != self._digest:
+            mismatch = self._region.mismatch(self._digest, whole_file)
+            if mismatch is not None:
+                raise mismatch
+        self.verifier.finish()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def aligned_buffer(size: int) -> memoryview:
+    """A writable buffer of ``size`` bytes that starts on a page boundary.
+
+    The kernel copies into it (a read, a recv_into) up to three times faster than into
+    a bytearray of the same size, whose bytes start 16 bytes into the block malloc
+    mapped for them: 0.2 s of system time per GiB against 0.6-0.7 s on this machine.
+    """
+    return memoryview(mmap.mmap(-1, size))
 
 
 def local_error(exc: OSError) -> LocalFileError:

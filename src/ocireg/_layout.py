@@ -36,11 +36,12 @@ import stat
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from . import _media as media
 from ._digest import Digest, verify_bytes
 from ._errors import DigestMismatch, InvalidLayout, InvalidManifest
+from ._fileregion import FileRegion
 from ._files import AtomicFile, atomic_write
 from ._manifest import MANIFEST_LIMIT, Descriptor, Document, Index, Manifest, parse_manifest
 from ._strictjson import parse_json_object
@@ -385,27 +386,27 @@ class OCILayout:
         :class:`~ocireg.InvalidLayout` naming the file, raised before the last
         chunk is handed over.
         """
+        region = self.blob_region(digest, offset, length)
+        assert region is not None  # a layout's blob is always a file
+        return iter(region)
+
+    def blob_region(self, digest: Digest, offset: int = 0, length: int | None = None) -> FileRegion | None:
+        """The range of :meth:`iter_blob` as a :class:`~ocireg._fileregion.FileRegion`:
+        the same chunks and checks, or the file itself for a transport that sends it
+        with ``sendfile`` (None: the blob is not a file, as an archive's made-up config).
+        The file is opened when the region is first read."""
         path = self.blob_path(digest)
-        fd, info = self._open("blobs", digest.algorithm, digest.encoded)
-        with os.fdopen(fd, "rb") as f:
-            end = info.st_size if length is None else offset + length
-            if end > info.st_size:
-                raise InvalidLayout(f"{path}: {info.st_size} bytes, shorter than its descriptor says")
-            hasher = digest.hasher() if offset == 0 and end == info.st_size else None
-            f.seek(offset)
-            remaining = end - offset
-            if hasher is not None and remaining == 0 and hasher.hexdigest() != digest.encoded:
-                raise InvalidLayout(f"{path}: content does not match its digest")
-            while remaining > 0:
-                block = f.read(min(_READ_SIZE, remaining))
-                if not block:
-                    raise InvalidLayout(f"{path}: shrank while it was read")
-                remaining -= len(block)
-                if hasher is not None:
-                    hasher.update(block)
-                    if remaining == 0 and hasher.hexdigest() != digest.encoded:
-                        raise InvalidLayout(f"{path}: content does not match its digest")
-                yield block
+
+        def opener() -> tuple[BinaryIO, int]:
+            fd, info = self._open("blobs", digest.algorithm, digest.encoded)
+            return os.fdopen(fd, "rb"), info.st_size
+
+        return FileRegion(
+            opener, offset, length, digest=digest,
+            short=lambda size: InvalidLayout(f"{path}: {size} bytes, shorter than its descriptor says"),
+            shrank=lambda: InvalidLayout(f"{path}: shrank while it was read"),
+            mismatch=lambda: InvalidLayout(f"{path}: content does not match its digest"),
+        )
 
     def document(self, descriptor: Descriptor) -> Document:
         """The manifest or index ``descriptor`` names, read, verified and parsed."""

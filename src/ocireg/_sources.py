@@ -8,13 +8,15 @@ registry's through its session.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from ._digest import Digest
 from ._endpoints import get_manifest, open_blob
 from ._errors import InvalidLayout, InvalidManifest, UsageError
+from ._fileregion import FileRegion
 from ._flow import Flow, call, now
 from ._http import Response
 from ._layout import OCILayout
@@ -58,8 +60,11 @@ class LayoutSource:
     def ranges(self, descriptor: Descriptor) -> BlobSource:
         layout, digest = self.layout, descriptor.digest
 
-        def source(offset: int, length: int) -> Iterator[bytes]:
-            return layout.iter_blob(digest, offset, length)
+        def source(offset: int, length: int) -> Iterable[bytes]:
+            # A region of the blob's file where it is one: the same chunks, or the file
+            # itself for a transport that sends it with sendfile.
+            region = layout.blob_region(digest, offset, length)
+            return region if region is not None else layout.iter_blob(digest, offset, length)
 
         return source
 
@@ -97,16 +102,17 @@ def bytes_source(data: bytes) -> BlobSource:
 
 
 def file_source(path: Path) -> BlobSource:
-    """Ranges of the file at ``path``, opened lazily when the transport starts sending."""
+    """Ranges of the file at ``path``, opened lazily when the transport starts sending
+    (regions of it: chunks, or the file itself for a transport that sends it with sendfile)."""
 
-    def source(offset: int, length: int) -> Iterator[bytes]:
-        with path.open("rb") as f:
-            f.seek(offset)
-            while length > 0:
-                block = f.read(min(length, 1 << 20))
-                if not block:
-                    raise UsageError(f"{path}: file shrank while it was being uploaded")
-                length -= len(block)
-                yield block
+    def opener() -> tuple[BinaryIO, int]:
+        file = path.open("rb")
+        return file, os.fstat(file.fileno()).st_size
+
+    def shrank() -> Exception:
+        return UsageError(f"{path}: file shrank while it was being uploaded")
+
+    def source(offset: int, length: int) -> FileRegion:
+        return FileRegion(opener, offset, length, shrank=shrank)
 
     return source

@@ -25,9 +25,9 @@ import ssl
 import sys
 import threading
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from email.errors import MultipartInvariantViolationDefect, StartBoundaryNotFoundDefect
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 from ._defaults import DEFAULT_JOBS
 from ._errors import ConnectError, ProtocolError, TransportError, TransportTimeout
@@ -408,8 +408,13 @@ def _write_body(conn: _Connection, request: Request, where: str) -> None:
     body = request.body
     if body is None:
         return
-    chunks: Iterable[bytes | bytearray | memoryview] = (body,) if isinstance(body, _BYTES_LIKE) else body
     declared = header_value(request.headers, "content-length")
+    send_file = None if isinstance(body, _BYTES_LIKE) else getattr(body, "send_file", None)
+    if callable(send_file) and declared is not None and conn.sock is not None \
+            and not isinstance(conn.sock, ssl.SSLSocket):
+        _write_file_body(conn, send_file, int(declared), where)
+        return
+    chunks: Iterable[bytes | bytearray | memoryview] = (body,) if isinstance(body, _BYTES_LIKE) else body
     chunked = declared is None and not isinstance(body, _BYTES_LIKE)
     sent = 0
     for chunk in chunks:
@@ -425,6 +430,31 @@ def _write_body(conn: _Connection, request: Request, where: str) -> None:
     if chunked:
         _send(conn, (b"0\r\n\r\n",))
     elif declared is not None and sent != int(declared):
+        raise ProtocolError(f"{where}: the body is shorter than its Content-Length")
+
+
+def _write_file_body(
+    conn: _Connection, send_file: Callable[[Callable[[BinaryIO, int, int], int]], None], declared: int, where: str
+) -> None:
+    """A body that offers ``send_file`` (read from a file), on a plain socket: each piece
+    goes from the file to the socket with ``socket.sendfile``, no copy in user space."""
+    sock = conn.sock
+    assert sock is not None
+    total = 0
+
+    def sendfile(file: BinaryIO, offset: int, count: int) -> int:
+        nonlocal total
+        if total + count > declared:
+            raise ProtocolError(f"{where}: the body is longer than its Content-Length")
+        try:
+            sent = sock.sendfile(file, offset, count)
+        except OSError as exc:
+            raise _SendFailed from exc
+        total += sent
+        return sent
+
+    send_file(sendfile)
+    if total != declared:
         raise ProtocolError(f"{where}: the body is shorter than its Content-Length")
 
 

@@ -18,6 +18,24 @@ buffering it whole.  An exception raised *by the body iterable* (a source that
 found its file short, a digest mismatch while copying) passes through unchanged:
 it is the source's verdict, not a network failure.
 
+**Optional: a body sent from a file.**  A body that is neither ``None`` nor bytes
+may also have a ``send_file`` method (the driver's body for a blob read from a file:
+a layout's, or a file given to ``push_blob``).  A transport that writes to a plain
+socket of its own may call ``body.send_file(sendfile)`` *instead of* iterating the
+body (never both); over TLS, or when in doubt, iterate: the chunks remain the
+contract, and a transport that knows nothing of ``send_file`` keeps working.
+``send_file`` calls ``sendfile(file, offset, count)`` one or more times, in order:
+``file`` is a binary file open for reading; the transport sends ``count`` bytes of it
+from ``offset`` (``socket.sendfile(file, offset, count)`` does) and returns how many
+it sent (fewer only when the file ended).  Between two calls the body reports
+progress, checks cancellation and, for a whole blob, its digest (computed beside the
+send; the last bytes wait for it).  Together the calls send ``Content-Length``
+bytes; a transport refuses a call that would exceed it.  What ``sendfile`` raises
+passes through ``send_file`` unchanged (the transport's own failure, to translate
+as any other); anything else ``send_file`` raises is the body's verdict, passed
+through as an iterable's is.  The asyncio twin is ``await body.send_file(sendfile)``
+with an ``async`` ``sendfile`` (``loop.sendfile`` does the sending).
+
 Failures are signalled with **builtin exceptions only**, so that a transport works
 with any copy of the core, a vendored one included:
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, Iterable
-from typing import cast
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from typing import BinaryIO, cast
 
 import h11
 
@@ -29,13 +29,16 @@ from ocireg import (
 from ._messages import (
     BYTES_LIKE,
     DRAIN_LIMIT,
+    HEAD_RECV_SIZE,
     NETWORK_ERRORS,
     RECV_SIZE,
     CycleState,
     IdlePool,
     SendFailed,
     StaleConnection,
+    as_bytes,
     cause,
+    file_sender,
     network_error,
     replayable,
     request_head,
@@ -49,22 +52,160 @@ _CLOSE_WAIT = 1.0
 """How long closing a connection may wait for the TLS close to finish."""
 
 
-class _Connection(CycleState):
-    """A stream pair and its h11 client state."""
+class _Protocol(asyncio.BufferedProtocol):
+    """The bytes of one connection, read where its reader says.
 
-    def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, origin: Origin, read_timeout: float
-    ) -> None:
+    asyncio's transport (plain, or TLS through its SSL protocol) asks for a buffer
+    before each read (``get_buffer``): a read that waits for a body byte offers the
+    caller's own buffer, so a ``Content-Length`` body lands there without a copy; the
+    reads h11 parses land in a scratch buffer.  Bytes that arrive while nobody waits
+    (the loop read again before the reader came back, as the TLS protocol does after
+    filling a buffer) land in a spill buffer of their own -- never over bytes a reader
+    has yet to take --, reading pauses, and the next read takes them from there; on an
+    idle connection they mean it is unusable.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.transport: asyncio.Transport | None = None
+        self._scratch = memoryview(bytearray(HEAD_RECV_SIZE))
+        self._spill: memoryview | None = None  # made the first time bytes arrive unasked
+        self._pending = memoryview(b"")  # in the spill buffer, not yet read
+        self._target: memoryview | None = None
+        self._waiter: asyncio.Future[int] | None = None
+        self._eof = False
+        self._lost = False
+        self._error: BaseException | None = None
+        self._closed: asyncio.Future[None] = loop.create_future()
+        self._writing_paused = False
+        self._drained: asyncio.Future[None] | None = None
+
+    # --- asyncio's side -------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if self._target is not None:
+            return self._target
+        if self._spill is None:
+            self._spill = memoryview(bytearray(HEAD_RECV_SIZE))
+        return self._spill
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self._target is not None:
+            self._target = None
+            if self._waiter is not None and not self._waiter.done():
+                self._waiter.set_result(nbytes)
+            return
+        assert self._spill is not None
+        self._pending = self._spill[:nbytes]  # nobody waited: keep them, read no more
+        assert self.transport is not None
+        self.transport.pause_reading()
+
+    def eof_received(self) -> None:
+        self._eof = True
+        self._wake(0)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost, self._eof = True, True
+        self._error = self._error or exc
+        self._wake(0)
+        if not self._closed.done():
+            self._closed.set_result(None)
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def _wake(self, nbytes: int) -> None:
+        self._target = None
+        if self._waiter is not None and not self._waiter.done():
+            if self._error is not None:
+                self._waiter.set_exception(self._error)
+            else:
+                self._waiter.set_result(nbytes)
+
+    # --- the connection's side ------------------------------------------------------
+
+    async def read_into(self, view: memoryview) -> int:
+        """Up to ``len(view)`` bytes into ``view``; 0 at the end of the stream."""
+        if self._pending:
+            n = min(len(view), len(self._pending))
+            view[:n] = self._pending[:n]
+            self._pending = self._pending[n:]
+            return n
+        if self._error is not None:
+            raise self._error
+        if self._eof:
+            return 0
+        assert self.transport is not None and self._waiter is None
+        self._target, self._waiter = view, self._loop.create_future()
+        self.transport.resume_reading()
+        try:
+            return await self._waiter
+        finally:
+            self._target, self._waiter = None, None
+
+    async def read_bytes(self, size: int) -> bytes:
+        """Up to ``size`` bytes for h11 to parse; ``b""`` at the end of the stream."""
+        if self._pending:
+            data = bytes(self._pending[:size])
+            self._pending = self._pending[size:]
+            return data
+        if len(self._scratch) < size:  # a chunked body: as much per wait as the blocking transport
+            self._scratch = memoryview(bytearray(size))
+        n = await self.read_into(self._scratch[:size])
+        return bytes(self._scratch[:n])
+
+    def dropped(self) -> bool:
+        """Closed, at its end, or holding bytes nobody asked for.  Reading pauses only
+        for such bytes, so an idle connection notices a close as the loop runs."""
+        return self._eof or bool(self._pending) or self.transport is None or self.transport.is_closing()
+
+    async def drain(self) -> None:
+        if self._lost:
+            raise ConnectionResetError("connection lost")
+        if self._writing_paused:
+            self._drained = self._loop.create_future()
+            try:
+                await self._drained
+            finally:
+                self._drained = None
+            if self._lost:
+                raise ConnectionResetError("connection lost")
+
+    async def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(_CLOSE_WAIT):
+                await asyncio.shield(self._closed)
+
+
+class _Connection(CycleState):
+    """A transport and protocol pair and its h11 client state."""
+
+    def __init__(self, protocol: _Protocol, origin: Origin, read_timeout: float) -> None:
         super().__init__(origin)
-        self.reader = reader
-        self.writer = writer
+        self.protocol = protocol
         self.read_timeout = read_timeout
 
     async def write(self, event: h11.Event) -> None:
+        if isinstance(event, h11.Request):
+            self.note_request(event)
+        transport = self.protocol.transport
+        assert transport is not None
         for piece in self.h11.send_with_data_passthrough(event) or ():
-            self.writer.write(piece)
+            transport.write(piece)
         async with asyncio.timeout(self.read_timeout):
-            await self.writer.drain()
+            await self.protocol.drain()
 
     async def write_body(
         self, chunks: Iterable[bytes | bytearray | memoryview] | AsyncIterable[bytes | bytearray | memoryview] | None
@@ -82,45 +223,73 @@ class _Connection(CycleState):
                 if chunk:
                     await self._send_guarded(h11.Data(data=cast(bytes, chunk)))
 
+    def can_send_file(self) -> bool:
+        """Whether a body may go out with ``loop.sendfile``: a plain socket (TLS encrypts
+        in user space) and a body framed by ``Content-Length`` (h11 counts it)."""
+        transport = self.protocol.transport
+        return (transport is not None and transport.get_extra_info("sslcontext") is None
+                and self.sends_with_length())
+
+    async def write_file_body(
+        self, send_file: Callable[[Callable[[BinaryIO, int, int], Awaitable[int]]], Awaitable[None]]
+    ) -> None:
+        """The body by the caller's ``send_file``, each piece of the file sent with
+        ``loop.sendfile`` (``os.sendfile`` on a plain socket transport); a failure to send
+        is a ``SendFailed``.  A piece may take the read timeout per MiB, the pace chunks
+        are held to (one ``loop.sendfile`` per MiB would cost a third of the CPU saved)."""
+        loop = asyncio.get_running_loop()
+        transport = self.protocol.transport
+        assert transport is not None
+
+        async def sendfile(file: BinaryIO, offset: int, count: int) -> int:
+            try:
+                self.count_sent_elsewhere(count)
+                async with asyncio.timeout(self.read_timeout * max(1.0, count / RECV_SIZE)):
+                    return await loop.sendfile(transport, file, offset, count)
+            except (*NETWORK_ERRORS, RuntimeError) as exc:  # RuntimeError: the transport is closing
+                raise SendFailed from exc
+
+        await send_file(sendfile)
+
     async def _send_guarded(self, event: h11.Event) -> None:
         try:
             await self.write(event)
         except NETWORK_ERRORS as exc:
             raise SendFailed from exc
 
-    async def receive(self) -> bytes:
+    async def receive(self, size: int = RECV_SIZE) -> bytes:
         """One read fed to h11; ``b""`` is the end of the stream."""
         async with asyncio.timeout(self.read_timeout):
-            data = await self.reader.read(RECV_SIZE)
+            data = await self.protocol.read_bytes(size)
         self.answered = self.answered or bool(data)
         self.h11.receive_data(data)
         return data
 
-    async def next_event(self) -> h11.Event:
-        """The next event of the answer, receiving as needed."""
-        while True:
-            event = self.h11.next_event()
-            if event is h11.NEED_DATA:
-                await self.receive()
-            elif event is h11.PAUSED:  # only after a full cycle: a bug in the caller
-                raise ProtocolError("h11 connection paused mid-response")
-            else:
-                assert isinstance(event, h11.Event)
-                return event
+    async def receive_body_into(self, buffer: memoryview) -> int:
+        """One read of the body past h11 (see ``CycleState``): straight into ``buffer``,
+        never more than the body still holds; 0 is the end of the stream."""
+        assert self.body_left is not None
+        async with asyncio.timeout(self.read_timeout):
+            n = await self.protocol.read_into(buffer[: self.body_left])
+        if n:
+            self.read_body_past_h11(n)
+        return n
+
+    async def next_event(self) -> h11.Event | None:
+        """The next event of the body, receiving as needed; None when the rest of the
+        body is to be read past h11 (:meth:`receive_body_into`)."""
+        while (event := self.body_event()) is h11.NEED_DATA:
+            await self.receive()
+        assert event is None or isinstance(event, h11.Event)
+        return event
 
     def looks_dropped(self) -> bool:
         """Whether an idle connection is unusable: closed, at its end, or holding bytes
         nobody asked for (nothing may arrive on an idle keep-alive connection)."""
-        if self.writer.is_closing() or self.reader.at_eof() or self.reader.exception():
-            return True
-        # StreamReader offers no public "bytes pending" check; its buffer is the one.
-        return bool(getattr(self.reader, "_buffer", b""))
+        return self.protocol.dropped()
 
     async def close(self) -> None:
-        self.writer.close()
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(_CLOSE_WAIT):
-                await self.writer.wait_closed()
+        await self.protocol.close()
 
 
 class AsyncH11Transport:
@@ -162,20 +331,21 @@ class AsyncH11Transport:
     async def _connect(self, origin: Origin) -> _Connection:
         where = f"{origin.scheme}://{origin.host}:{origin.port}"
         tls = self._tls if origin.scheme == "https" else None
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._open_timeout):
-                reader, writer = await asyncio.open_connection(
+                _, protocol = await loop.create_connection(
+                    lambda: _Protocol(loop),
                     origin.host,
                     origin.port,
                     ssl=tls,
                     server_hostname=origin.host if tls else None,
-                    limit=RECV_SIZE,  # read as much per wait as the blocking transport
                 )
         except TimeoutError as exc:
             raise TransportTimeout(f"{where}: connect timed out") from exc
         except (OSError, ValueError) as exc:  # refused, DNS, TLS (certificate errors are both)
             raise ConnectError(f"{where}: cannot connect: {exc}") from exc
-        return _Connection(reader, writer, origin, self._read_timeout)
+        return _Connection(protocol, origin, self._read_timeout)
 
     async def _release(self, conn: _Connection) -> None:
         """Pool ``conn`` if h11 says it can start a new cycle, else close it."""
@@ -220,7 +390,10 @@ class AsyncH11Transport:
             raise await _failure(conn, exc, where) from cause(exc)
         try:
             body = request.body
-            if body is not None:
+            send_file = file_sender(body)
+            if send_file is not None and conn.can_send_file():
+                await conn.write_file_body(send_file)
+            elif body is not None:
                 await conn.write_body((body,) if isinstance(body, BYTES_LIKE) else body)
             await conn.write_body(None)
         except SendFailed as failed:
@@ -230,7 +403,7 @@ class AsyncH11Transport:
             await conn.close()
             raise
         try:
-            head = await _read_head(conn, where)
+            head = await _read_head(conn, request.method, where)
         except StaleConnection:
             await conn.close()
             raise
@@ -252,65 +425,100 @@ async def _failure(conn: _Connection, exc: BaseException | None, where: str) -> 
     return network_error(exc, where)
 
 
-async def _read_head(conn: _Connection, where: str) -> h11.Response:
+async def _read_head(conn: _Connection, method: str, where: str) -> h11.Response:
     """The response head, skipping 1xx; StaleConnection if a reused connection was closed."""
     while True:
         event = conn.h11.next_event()
         if event is h11.NEED_DATA:
-            if not await conn.receive() and not conn.answered and conn.reused:
+            if not await conn.receive(HEAD_RECV_SIZE) and not conn.answered and conn.reused:
                 raise StaleConnection
         elif isinstance(event, h11.Response):
+            conn.start_body(method, event)
             return event
         elif not isinstance(event, h11.InformationalResponse):
             raise ProtocolError(f"{where}: connection closed before the response")
 
 
 class _AsyncStream:
-    """The body of one response; owns its connection until the end, then pools it."""
+    """The body of one response; owns its connection until the end, then pools it.
+
+    What h11 parsed is copied out of its events; the rest of a ``Content-Length`` body
+    is read straight into the caller's buffer (see ``CycleState`` and ``_Protocol``).
+    """
 
     def __init__(self, transport: AsyncH11Transport, conn: _Connection, where: str) -> None:
         self._transport = transport
         self._conn: _Connection | None = conn
         self._where = where
-        self._leftover = memoryview(b"")  # received but not yet copied to a caller
+        self._leftover = memoryview(b"")  # received by h11 but not yet copied to a caller
 
     async def readinto(self, buffer: bytearray | memoryview, /) -> int:
-        if not buffer:
+        view = as_bytes(buffer)
+        if not view:
             return 0
         while not self._leftover:
-            if not await self._next_data():
+            conn = self._conn
+            if conn is None:
                 return 0
-        n = min(len(buffer), len(self._leftover))
-        buffer[:n] = self._leftover[:n]
+            if conn.body_left is not None:
+                return await self._read_past_h11(conn, view)
+            await self._next_data()
+        n = min(len(view), len(self._leftover))
+        view[:n] = self._leftover[:n]
         self._leftover = self._leftover[n:]
         return n
 
-    async def _next_data(self) -> bool:
-        """Take the next Data event into ``_leftover``; False at the end of the body."""
+    async def _read_past_h11(self, conn: _Connection, view: memoryview) -> int:
+        try:
+            n = await conn.receive_body_into(view)
+        except NETWORK_ERRORS as exc:
+            await self._drop()
+            raise network_error(exc, self._where) from cause(exc)
+        if not n:
+            await self._drop()
+            raise ProtocolError(
+                f"{self._where}: connection closed mid-body ({conn.body_left} bytes missing)"
+            )
+        if conn.body_left == 0:
+            self._conn = None
+            await self._transport._release(conn)
+        return n
+
+    async def _next_data(self) -> None:
+        """Take the next Data event into ``_leftover``, or note the end of the body
+        (``_conn`` is None) or that its rest is to be read past h11 (``body_left`` set)."""
         conn = self._conn
-        if conn is None:
-            return False
+        assert conn is not None
         try:
             event = await conn.next_event()
         except NETWORK_ERRORS as exc:
             await self._drop()
             raise network_error(exc, self._where) from cause(exc)
+        if event is None:
+            return
         if isinstance(event, h11.Data):
             self._leftover = memoryview(event.data)
-            return True
+            return
         self._conn = None
         if isinstance(event, h11.EndOfMessage):
             await self._transport._release(conn)
-            return False
+            return
         await conn.close()  # ConnectionClosed mid-body: h11 raises for truncation, so be safe
         raise ProtocolError(f"{self._where}: connection closed mid-body")
 
     async def close(self) -> None:
         self._leftover = memoryview(b"")
+        conn = self._conn
+        if conn is None:
+            return
+        if conn.unread_body() > DRAIN_LIMIT:
+            await self._drop()  # too much left to drain
+            return
+        scratch = memoryview(bytearray(DRAIN_LIMIT + 1))
         drained = 0
         try:
-            while drained <= DRAIN_LIMIT and await self._next_data():
-                drained += len(self._leftover)
+            while drained <= DRAIN_LIMIT and (n := await self.readinto(scratch)):
+                drained += n
         except TransportError:
             return  # the connection is already dropped
         self._leftover = memoryview(b"")

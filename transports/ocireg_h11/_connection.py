@@ -6,12 +6,12 @@ import builtins
 import select
 import socket
 import ssl
-from collections.abc import Iterable
-from typing import cast
+from collections.abc import Callable, Iterable
+from typing import BinaryIO, cast
 
 import h11
 
-from ocireg import ConnectError, Origin, ProtocolError, TransportTimeout
+from ocireg import ConnectError, Origin, TransportTimeout
 
 from ._messages import NETWORK_ERRORS, RECV_SIZE, CycleState, SendFailed
 
@@ -55,6 +55,8 @@ class Connection(CycleState):
         self.sock = sock
 
     def write(self, event: h11.Event) -> None:
+        if isinstance(event, h11.Request):
+            self.note_request(event)
         # The passthrough form hands body chunks back uncopied, so a 1 MiB chunk
         # goes to sendall() as it is instead of through a join.
         for piece in self.h11.send_with_data_passthrough(event) or ():
@@ -76,30 +78,53 @@ class Connection(CycleState):
                 # a view of the caller's buffer is sent as it is, without a bytes copy.
                 self._send_guarded(h11.Data(data=cast(bytes, chunk)))
 
+    def can_send_file(self) -> bool:
+        """Whether a body may go out with ``sendfile``: a plain socket (TLS encrypts in
+        user space) and a body framed by ``Content-Length`` (h11 counts it)."""
+        return not isinstance(self.sock, ssl.SSLSocket) and self.sends_with_length()
+
+    def write_file_body(self, send_file: Callable[[Callable[[BinaryIO, int, int], int]], None]) -> None:
+        """The body by the caller's ``send_file``, each piece of the file sent with
+        ``socket.sendfile``; a failure to send is a ``SendFailed`` (see :meth:`write_body`)."""
+
+        def sendfile(file: BinaryIO, offset: int, count: int) -> int:
+            try:
+                self.count_sent_elsewhere(count)
+                return self.sock.sendfile(file, offset, count)
+            except NETWORK_ERRORS as exc:
+                raise SendFailed from exc
+
+        send_file(sendfile)
+
     def _send_guarded(self, event: h11.Event) -> None:
         try:
             self.write(event)
         except NETWORK_ERRORS as exc:
             raise SendFailed from exc
 
-    def receive(self) -> bytes:
+    def receive(self, size: int = RECV_SIZE) -> bytes:
         """One recv() fed to h11; ``b""`` is the end of the stream."""
-        data = self.sock.recv(RECV_SIZE)
+        data = self.sock.recv(size)
         self.answered = self.answered or bool(data)
         self.h11.receive_data(data)
         return data
 
-    def next_event(self) -> h11.Event:
-        """The next event of the answer, receiving as needed."""
-        while True:
-            event = self.h11.next_event()
-            if event is h11.NEED_DATA:
-                self.receive()
-            elif event is h11.PAUSED:  # only after a full cycle: a bug in the caller
-                raise ProtocolError("h11 connection paused mid-response")
-            else:
-                assert isinstance(event, h11.Event)
-                return event
+    def receive_body_into(self, buffer: memoryview) -> int:
+        """One recv_into() of the body past h11 (see ``CycleState``): straight into
+        ``buffer``, never more than the body still holds; 0 is the end of the stream."""
+        assert self.body_left is not None
+        n = self.sock.recv_into(buffer, min(len(buffer), self.body_left))
+        if n:
+            self.read_body_past_h11(n)
+        return n
+
+    def next_event(self) -> h11.Event | None:
+        """The next event of the body, receiving as needed; None when the rest of the
+        body is to be read past h11 (:meth:`receive_body_into`)."""
+        while (event := self.body_event()) is h11.NEED_DATA:
+            self.receive()
+        assert event is None or isinstance(event, h11.Event)
+        return event
 
     def looks_dropped(self) -> bool:
         """Whether an idle connection is unusable.

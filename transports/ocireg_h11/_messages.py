@@ -8,7 +8,8 @@ import builtins
 import ssl
 import threading
 import urllib.parse
-from typing import Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, cast
 
 import h11
 
@@ -17,13 +18,17 @@ from ocireg import Origin, ProtocolError, Request, TransportError, TransportTime
 __all__ = [
     "BYTES_LIKE",
     "DRAIN_LIMIT",
+    "HEAD_RECV_SIZE",
     "NETWORK_ERRORS",
     "RECV_SIZE",
     "CycleState",
     "IdlePool",
     "SendFailed",
     "StaleConnection",
+    "as_bytes",
     "cause",
+    "content_length",
+    "file_sender",
     "network_error",
     "replayable",
     "request_head",
@@ -33,6 +38,11 @@ __all__ = [
 
 RECV_SIZE = 1 << 20
 """One large read per wait: the driver reads 1 MiB at a time, so should we."""
+
+HEAD_RECV_SIZE = 64 * 1024
+"""The reads that look for a response head: what they take past the head goes through
+h11's buffer (copied), so they stay small; the rest of a ``Content-Length`` body is then
+read straight into the caller's buffer."""
 
 DRAIN_LIMIT = 64 * 1024
 """Unread bytes worth draining to keep a connection; past this, dropping it is cheaper."""
@@ -45,23 +55,141 @@ BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
 class CycleState:
-    """The h11 client state of one connection, whatever carries its bytes."""
+    """The h11 client state of one connection, whatever carries its bytes.
+
+    h11 parses every response head and every body framed otherwise than by
+    ``Content-Length`` alone.  A ``Content-Length`` body is h11's only until its buffer
+    runs dry: the stream hands out what h11 had buffered past the head, then reads the
+    rest *past* h11, straight into the caller's buffer (no copy in user space), and
+    counts it.  h11 never sees those bytes, so it still waits for them; once they are
+    all read (:meth:`read_body_past_h11` reached zero), :meth:`next_cycle` starts the
+    next exchange with a fresh h11 state machine -- if h11 had agreed to keep the
+    connection (both sides on HTTP/1.1, no ``Connection: close``).
+    """
 
     def __init__(self, origin: Origin) -> None:
         self.origin = origin
         self.h11 = h11.Connection(h11.CLIENT)
         self.reused = False  # it served a full exchange before this one
         self.answered = False  # a byte of the current answer arrived: never retry after it
+        self.body_length: int | None = None  # the answer's Content-Length (no Transfer-Encoding)
+        self.body_seen = 0  # bytes of the answer's body handed out by h11
+        self.body_left: int | None = None  # bytes still to read past h11, once it ran dry
+        self._request_length: int | None = None  # the request body's Content-Length
+
+    def note_request(self, head: h11.Request) -> None:
+        """Note how the body of the request whose head is ``head`` is framed."""
+        length = None
+        for name, value in head.headers:  # h11's normalised headers: lower-case names
+            if name == b"transfer-encoding":
+                length = None
+                break
+            if name == b"content-length":
+                length = int(value)
+        self._request_length = length
+
+    def start_body(self, method: str, head: h11.Response) -> None:
+        """Note how the body of the answer whose head is ``head`` is framed."""
+        self.body_length = content_length(method, head)
+        self.body_seen = 0
+        self.body_left = None
+
+    def sends_with_length(self) -> bool:
+        """Whether the request body being sent is framed by ``Content-Length``."""
+        return self.h11.our_state is h11.SEND_BODY and self._request_length is not None
+
+    def count_sent_elsewhere(self, count: int) -> None:
+        """``count`` bytes of a ``Content-Length`` request body went out past h11 (by
+        sendfile): h11 counts them, and refuses more than announced before they go."""
+        self.h11.send_with_data_passthrough(h11.Data(data=cast(bytes, _Sized(count))))
+
+    def body_event(self) -> h11.Event | type[h11.NEED_DATA] | None:
+        """What h11 has next for the body, without I/O: an event, ``NEED_DATA`` (receive,
+        then ask again), or None when the rest of the body is to be read past h11."""
+        event = self.h11.next_event()
+        if event is h11.NEED_DATA:
+            return None if self.bypass_h11() else h11.NEED_DATA
+        if event is h11.PAUSED:  # only after a full cycle: a bug in the caller
+            raise ProtocolError("h11 connection paused mid-response")
+        assert isinstance(event, h11.Event)
+        if isinstance(event, h11.Data):
+            self.body_seen += len(event.data)
+        return event
+
+    def bypass_h11(self) -> bool:
+        """When h11 asked for more bytes of the body: whether the rest may be read past it
+        (a ``Content-Length`` body); if so ``body_left`` is how much of it is still to come."""
+        if self.body_length is None or self.h11.their_state is not h11.SEND_BODY:
+            return False
+        left = self.body_length - self.body_seen
+        if left <= 0:  # cannot be: h11 would have ended the body itself
+            return False
+        self.body_left = left
+        return True
+
+    def read_body_past_h11(self, n: int) -> None:
+        """``n`` more bytes of the body were read past h11."""
+        assert self.body_left is not None and 0 < n <= self.body_left
+        self.body_left -= n
+
+    def unread_body(self) -> int:
+        """How many bytes of a ``Content-Length`` body have not reached h11's events or the
+        caller yet (0 when the length is unknown: draining finds out)."""
+        if self.body_left is not None:
+            return self.body_left
+        return 0 if self.body_length is None else self.body_length - self.body_seen
 
     def next_cycle(self) -> bool:
         """Ready the connection for another request; False if it cannot be kept
         (the exchange did not finish cleanly on both sides, or keep-alive is off)."""
-        if self.h11.our_state is not h11.DONE or self.h11.their_state is not h11.DONE:
+        # h11 turns our DONE into MUST_CLOSE when either side disabled keep-alive.
+        if self.h11.our_state is not h11.DONE:
             return False
-        self.h11.start_next_cycle()
+        if self.body_left is not None:
+            # The body was read past h11: it is over when every byte of it arrived and
+            # h11 still waits for the rest (it saw nothing past its buffer).
+            if self.body_left != 0 or self.h11.their_state is not h11.SEND_BODY:
+                return False
+            self.h11 = h11.Connection(h11.CLIENT)
+        elif self.h11.their_state is not h11.DONE:
+            return False
+        else:
+            self.h11.start_next_cycle()
+        self.body_length, self.body_seen, self.body_left = None, 0, None
         self.reused = True
         self.answered = False
         return True
+
+
+class _Sized:
+    """Stands for ``n`` body bytes sent past h11: h11 only measures a Data event's bytes
+    (``len``) and, with ``send_with_data_passthrough``, hands them back unread."""
+
+    __slots__ = ("n",)
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def content_length(method: str, head: h11.Response) -> int | None:
+    """The length of the body of the answer ``head`` to ``method`` when it is framed by
+    ``Content-Length`` alone (or has none at all), else None; h11's rules (RFC 9112 6.3).
+
+    h11 has validated the header (digits; repeated values equal); a ``Transfer-Encoding``
+    wins over it, and a body without either is read until the connection closes."""
+    method = method.upper()
+    if head.status_code in (204, 304) or method == "HEAD" or (method == "CONNECT" and head.status_code < 300):
+        return 0
+    length = None
+    for name, value in head.headers:  # h11's normalised headers: lower-case names
+        if name == b"transfer-encoding":
+            return None
+        if name == b"content-length":
+            length = int(value)
+    return length
 
 
 C = TypeVar("C")
@@ -99,6 +227,21 @@ class IdlePool(Generic[C]):
             conns = [conn for idle in self._idle.values() for conn in idle]
             self._idle.clear()
         return conns
+
+
+def as_bytes(buffer: bytearray | memoryview) -> memoryview:
+    """The caller's buffer as a writable view of bytes (its length in bytes)."""
+    view = memoryview(buffer)
+    return view if view.format == "B" else view.cast("B")
+
+
+def file_sender(body: object) -> Callable[..., Any] | None:
+    """The body's ``send_file``, when it offers that optional extension (a body read from
+    a file: see ``ocireg._transport``); None for bytes, None and plain iterables."""
+    if body is None or isinstance(body, BYTES_LIKE):
+        return None
+    send_file = getattr(body, "send_file", None)
+    return send_file if callable(send_file) else None
 
 
 def replayable(request: Request) -> bool:

@@ -18,11 +18,14 @@ from ._connection import Connection, open_connection
 from ._messages import (
     BYTES_LIKE,
     DRAIN_LIMIT,
+    HEAD_RECV_SIZE,
     NETWORK_ERRORS,
     IdlePool,
     SendFailed,
     StaleConnection,
+    as_bytes,
     cause,
+    file_sender,
     network_error,
     replayable,
     request_head,
@@ -118,10 +121,14 @@ class H11Transport:
         except NETWORK_ERRORS as exc:
             raise _failure(conn, exc, where) from cause(exc)
         try:
-            if isinstance(request.body, BYTES_LIKE):
-                conn.write_body((request.body,))
-            elif request.body is not None:
-                conn.write_body(request.body)
+            body = request.body
+            send_file = file_sender(body)
+            if isinstance(body, BYTES_LIKE):
+                conn.write_body((body,))
+            elif send_file is not None and conn.can_send_file():
+                conn.write_file_body(send_file)
+            elif body is not None:
+                conn.write_body(body)
             conn.write_body(None)
         except SendFailed as failed:
             error = failed.__cause__
@@ -130,7 +137,7 @@ class H11Transport:
             conn.close()
             raise
         try:
-            head = _read_head(conn, where)
+            head = _read_head(conn, request.method, where)
         except StaleConnection:
             conn.close()
             raise
@@ -152,65 +159,100 @@ def _failure(conn: Connection, exc: BaseException | None, where: str) -> Excepti
     return network_error(exc, where)
 
 
-def _read_head(conn: Connection, where: str) -> h11.Response:
+def _read_head(conn: Connection, method: str, where: str) -> h11.Response:
     """The response head, skipping 1xx; StaleConnection if a reused socket was closed."""
     while True:
         event = conn.h11.next_event()
         if event is h11.NEED_DATA:
-            if not conn.receive() and not conn.answered and conn.reused:
+            if not conn.receive(HEAD_RECV_SIZE) and not conn.answered and conn.reused:
                 raise StaleConnection
         elif isinstance(event, h11.Response):
+            conn.start_body(method, event)
             return event
         elif not isinstance(event, h11.InformationalResponse):
             raise ProtocolError(f"{where}: connection closed before the response")
 
 
 class _Stream:
-    """The body of one response; owns its connection until the end, then pools it."""
+    """The body of one response; owns its connection until the end, then pools it.
+
+    What h11 parsed is copied out of its events; the rest of a ``Content-Length`` body
+    is read from the socket straight into the caller's buffer (see ``CycleState``).
+    """
 
     def __init__(self, transport: H11Transport, conn: Connection, where: str) -> None:
         self._transport = transport
         self._conn: Connection | None = conn
         self._where = where
-        self._leftover = memoryview(b"")  # received but not yet copied to a caller
+        self._leftover = memoryview(b"")  # received by h11 but not yet copied to a caller
 
     def readinto(self, buffer: bytearray | memoryview, /) -> int:
-        if not buffer:
+        view = as_bytes(buffer)
+        if not view:
             return 0
         while not self._leftover:
-            if not self._next_data():
+            conn = self._conn
+            if conn is None:
                 return 0
-        n = min(len(buffer), len(self._leftover))
-        buffer[:n] = self._leftover[:n]
+            if conn.body_left is not None:
+                return self._read_past_h11(conn, view)
+            self._next_data()
+        n = min(len(view), len(self._leftover))
+        view[:n] = self._leftover[:n]
         self._leftover = self._leftover[n:]
         return n
 
-    def _next_data(self) -> bool:
-        """Take the next Data event into ``_leftover``; False at the end of the body."""
+    def _read_past_h11(self, conn: Connection, view: memoryview) -> int:
+        try:
+            n = conn.receive_body_into(view)
+        except NETWORK_ERRORS as exc:
+            self._drop()
+            raise network_error(exc, self._where) from cause(exc)
+        if not n:
+            self._drop()
+            raise ProtocolError(
+                f"{self._where}: connection closed mid-body ({conn.body_left} bytes missing)"
+            )
+        if conn.body_left == 0:
+            self._conn = None
+            self._transport._release(conn)
+        return n
+
+    def _next_data(self) -> None:
+        """Take the next Data event into ``_leftover``, or note the end of the body
+        (``_conn`` is None) or that its rest is to be read past h11 (``body_left`` set)."""
         conn = self._conn
-        if conn is None:
-            return False
+        assert conn is not None
         try:
             event = conn.next_event()
         except NETWORK_ERRORS as exc:
             self._drop()
             raise network_error(exc, self._where) from cause(exc)
+        if event is None:
+            return
         if isinstance(event, h11.Data):
             self._leftover = memoryview(event.data)
-            return True
+            return
         self._conn = None
         if isinstance(event, h11.EndOfMessage):
             self._transport._release(conn)
-            return False
+            return
         conn.close()  # ConnectionClosed mid-body: h11 raises for truncation, so be safe
         raise ProtocolError(f"{self._where}: connection closed mid-body")
 
     def close(self) -> None:
         self._leftover = memoryview(b"")
+        conn = self._conn
+        if conn is None:
+            return
+        if conn.unread_body() > DRAIN_LIMIT:
+            self._drop()  # too much left to drain
+            return
+        scratch = memoryview(bytearray(DRAIN_LIMIT + 1))
         drained = 0
         try:
-            while drained <= DRAIN_LIMIT and self._next_data():
-                drained += len(self._leftover)
+            while drained <= DRAIN_LIMIT and (n := self.readinto(scratch)):
+                drained += n
         except TransportError:
             return  # the connection is already dropped
         self._leftover = memoryview(b"")
