@@ -67,6 +67,30 @@ def test_loopback_is_plain_http_first_and_https_only_when_that_is_no_registry() 
     assert run_flow(discover_scheme("127.0.0.1:443", insecure=False), other) == "https://127.0.0.1:443"
 
 
+class _ResetStream:
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    def close(self) -> None:
+        pass
+
+
+class ResetAfterHead(Scripted):
+    """A TLS port that answers plain HTTP with a 400 head and resets before its body."""
+
+    def send(self, request: Request, /) -> Response:
+        if request.url.startswith("http:"):
+            self.sent.append(request.url)
+            return Response(400, (), request, _ResetStream())
+        return super().send(request)
+
+
+def test_a_reset_after_the_400_head_still_leads_to_https() -> None:
+    transport = ResetAfterHead((200, b"{}"), (400, b""))
+    assert run_flow(discover_scheme("127.0.0.1:5000", insecure=False), transport) == "https://127.0.0.1:5000"
+    assert transport.sent == ["http://127.0.0.1:5000/v2/", "https://127.0.0.1:5000/v2/"]
+
+
 def test_plain_http_after_a_tls_failure_on_insecure_hosts_only() -> None:
     transport = Scripted(TLS_ON_HTTP, (200, b"{}"))
     assert run_flow(discover_scheme("10.0.0.5:5000", insecure=True), transport) == "http://10.0.0.5:5000"

@@ -142,7 +142,10 @@ def _plain_http_first(host: str, user_agent: str) -> Flow[str]:
         if response.status != 400:
             yield Close(response)
             return http
-        body: bytes = yield ReadBody(response, _HINT_BODY_LIMIT)
+        try:
+            body: bytes = yield ReadBody(response, _HINT_BODY_LIMIT)
+        except TransportError:  # a TLS port may answer and reset the connection at once
+            body = b""
         plain_error = http_to_https_hint(400, body) or "400 Bad Request to GET /v2/"
     https = f"https://{host}"
     try:
