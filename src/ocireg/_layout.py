@@ -130,7 +130,8 @@ class OCILayout:
         # Another writer may be making the layout right now: its lock and temporary
         # files are all there is until oci-layout appears.
         others = [n for n in os.listdir(root) if n != _LOCK_NAME and not _is_part(n)]
-        if others:
+        # oci-layout is the first name a writer makes: seen now, the others are its own.
+        if others and not os.path.lexists(root / "oci-layout"):
             raise InvalidLayout(f"{root}: not empty and not an OCI image layout; refusing to write in it")
 
     # --- opening files without following links ---------------------------------------
