@@ -301,8 +301,7 @@ class AsyncRunner:
         except BaseException as exc:
             if ours and exc is ours[0]:
                 raise
-            failure = local_error(exc) if isinstance(exc, OSError) and not isinstance(exc, RegistryError) else exc
-            source.error = failure
+            failure = source.blame(exc)
             if failure is exc:
                 raise
             raise failure from None

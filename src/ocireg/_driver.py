@@ -304,6 +304,11 @@ class SourceError:
 
     error: BaseException | None = None
 
+    def blame(self, exc: BaseException) -> BaseException:
+        """Record what the body raised, a local file failure as this package's error."""
+        self.error = local_error(exc) if isinstance(exc, OSError) and not isinstance(exc, RegistryError) else exc
+        return self.error
+
 
 class Runner:
     """Performs effects over a transport: the loop under :class:`~ocireg.Registry`.
@@ -499,8 +504,7 @@ class Runner:
         except BaseException as exc:
             if ours and exc is ours[0]:
                 raise
-            failure = local_error(exc) if isinstance(exc, OSError) and not isinstance(exc, RegistryError) else exc
-            source.error = failure
+            failure = source.blame(exc)
             if failure is exc:
                 raise
             raise failure from None
