@@ -50,11 +50,16 @@ __all__ = [
 BlobSource = Callable[[int, int], Iterable[bytes | bytearray | memoryview]]
 """``source(offset, length)``: the blob's bytes from ``offset``, ``length`` of them."""
 
-MONOLITHIC_LIMIT = 64 << 20
+MONOLITHIC_LIMIT = 128 << 20
 """Blobs up to this size go in one PUT; larger ones in chunks (resumable, bounded per request)."""
 
-CHUNK_SIZE = 32 << 20
-"""Default PATCH size; a registry's ``OCI-Chunk-Min-Length`` raises it."""
+CHUNK_SIZE = 128 << 20
+"""Default PATCH size; a registry's ``OCI-Chunk-Min-Length`` raises it.
+
+Each PATCH costs the registry a commit of its upload state, so smaller chunks slow a
+big push down (1 GiB to CNCF distribution: 1.06 x a single ``curl -T`` in 32 MiB
+chunks, 0.95 to 1.05 x in 128 MiB ones); larger ones lose more to a broken connection,
+since an upload resumes from the last chunk the registry acknowledged."""
 
 
 @dataclass(frozen=True)
