@@ -40,7 +40,6 @@ held back."""
 @pytest.fixture(autouse=True)
 def _small_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("ocireg._driver.SENDFILE_STEP", 64 << 10)
-    monkeypatch.setattr("ocireg._async.SENDFILE_STEP", 64 << 10)
 
 
 class _Empty:
@@ -207,7 +206,6 @@ def test_a_range_goes_out_unhashed_from_its_offset(run: Any, layout: Any, sendfi
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     made, digest, data = layout
     monkeypatch.setattr("ocireg._driver._RegionHasher", None)  # a range is never hashed here
-    monkeypatch.setattr("ocireg._async._RegionHasher", None)
     source = LayoutSource(made).ranges(Descriptor("application/octet-stream", digest, len(data)))
     body = BlobBody(digest, len(data), 100_000, 300_001, chunks=source(100_000, 300_001))
     transport = FakeTransport(sendfile=sendfile)

@@ -20,14 +20,13 @@ from ._digest import DigestVerifier
 from ._driver import (
     CAN_SEND_FILES,
     DEFAULT_JOBS,
-    HELD_BACK,
     NEW_WORK,
-    SENDFILE_STEP,
     CancelScope,
     SourceError,
-    _RegionHasher,
     aligned_buffer,
     local_error,
+    region_sends,
+    sendfile_failure,
 )
 from ._errors import Cancelled, RegistryError, translate_transport_error, transport_errors
 from ._fileregion import FileRegion
@@ -263,7 +262,7 @@ class AsyncRunner:
         """``body`` sent by the transport's ``sendfile`` from its file: the blocking
         driver's ``_send_file``, awaited (the digest's thread is waited for off the loop)."""
         ours: list[BaseException] = []  # what the transport's sendfile raised: its own to report
-        progress, key, scope = self.progress, body.key, self.scope
+        progress, key = self.progress, body.key
 
         async def send(file: BinaryIO, offset: int, count: int) -> None:
             try:
@@ -273,35 +272,18 @@ class AsyncRunner:
                 raise
             if sent != count:  # the file ended early
                 raise region.shrank()
-            if key:
-                progress.advance(key, count)
 
         if key:
             progress.start(key, body.size, body.offset)
         try:
-            file, length, whole_file = region.open()
-            with file:
-                hasher = _RegionHasher(file.fileno(), region, length, body) if body.whole else None
-                try:
-                    position, end = region.offset, region.offset + length
-                    held_from = end - (min(HELD_BACK, length) if hasher is not None else 0)
-                    while position < held_from:
-                        scope.check()
-                        n = min(SENDFILE_STEP, held_from - position)
-                        await send(file, position, n)
-                        position += n
-                    if hasher is not None:  # before the last bytes go
-                        await asyncio.get_running_loop().run_in_executor(None, hasher.verdict, whole_file)
-                    if position < end:
-                        scope.check()
-                        await send(file, position, end - position)
-                finally:
-                    if hasher is not None:
-                        hasher.stop()
+            with contextlib.closing(region_sends(body, region, self.scope, progress)) as steps:
+                for step in steps:
+                    if callable(step):  # joins the digest's thread: off the loop
+                        await asyncio.get_running_loop().run_in_executor(None, step)
+                    else:
+                        await send(*step)
         except BaseException as exc:
-            if ours and exc is ours[0]:
-                raise
-            failure = source.blame(exc)
+            failure = sendfile_failure(exc, ours, source)
             if failure is exc:
                 raise
             raise failure from None

@@ -11,6 +11,7 @@ flows cancelled when one fails.
 from __future__ import annotations
 
 import contextlib
+import functools
 import mmap
 import os
 import queue
@@ -500,11 +501,14 @@ class Runner:
         if key:
             progress.start(key, body.size, body.offset)
         try:
-            _send_region(body, region, send, self.scope, progress)
+            with contextlib.closing(region_sends(body, region, self.scope, progress)) as steps:
+                for step in steps:
+                    if callable(step):
+                        step()
+                    else:
+                        send(*step)
         except BaseException as exc:
-            if ours and exc is ours[0]:
-                raise
-            failure = source.blame(exc)
+            failure = sendfile_failure(exc, ours, source)
             if failure is exc:
                 raise
             raise failure from None
@@ -641,29 +645,48 @@ class _FileBody:
         self._taken = True
 
 
-def _send_region(body: BlobBody, region: FileRegion, send: Callable[[BinaryIO, int, int], None],
-                 scope: CancelScope, progress: Progress) -> None:
-    """Send ``region`` in steps; verify a whole blob beside it, before its last bytes go."""
+def region_sends(body: BlobBody, region: FileRegion, scope: CancelScope,
+                 progress: Progress) -> Generator[tuple[BinaryIO, int, int] | Callable[[], None], None, None]:
+    """What sending ``region`` from its file takes, one step at a time, for either driver.
+
+    Yields ``(file, offset, count)`` for each ``sendfile`` call, in steps of
+    ``SENDFILE_STEP`` (cancellation is checked and progress reported between two), and,
+    for a whole blob, the call that waits for the digest computed beside the send and
+    raises its verdict: before the last ``HELD_BACK`` bytes go, so a corrupt file never
+    reaches the registry whole.  The blocking driver makes that call in place, the
+    asyncio driver off the loop.
+    """
     file, length, whole_file = region.open()
     with file:
         hasher = _RegionHasher(file.fileno(), region, length, body) if body.whole else None
-        try:
-            position, end = region.offset, region.offset + length
-            held_from = end - (min(HELD_BACK, length) if hasher is not None else 0)
-            while position < end:
-                if position == held_from and hasher is not None:
-                    hasher.verdict(whole_file)  # before the last bytes go
+
+        def steps(position: int, stop: int) -> Iterator[tuple[BinaryIO, int, int]]:
+            while position < stop:
                 scope.check()
-                n = min(SENDFILE_STEP, (held_from if position < held_from else end) - position)
-                send(file, position, n)
+                n = min(SENDFILE_STEP, stop - position)
+                yield file, position, n
                 if body.key:
                     progress.advance(body.key, n)
                 position += n
-            if length == 0 and hasher is not None:
-                hasher.verdict(whole_file)
+
+        try:
+            end = region.offset + length
+            held_from = end - (min(HELD_BACK, length) if hasher is not None else 0)
+            yield from steps(region.offset, held_from)
+            if hasher is not None:
+                yield functools.partial(hasher.verdict, whole_file)
+            yield from steps(held_from, end)
         finally:
             if hasher is not None:
                 hasher.stop()
+
+
+def sendfile_failure(exc: BaseException, transport_raised: list[BaseException], source: SourceError) -> BaseException:
+    """What a send from a file that raised ``exc`` reports: the transport's own failure
+    as it is, anything else (the file shrank, its digest is wrong) as the source's verdict."""
+    if transport_raised and exc is transport_raised[0]:
+        return exc
+    return source.blame(exc)
 
 
 class _RegionHasher:
