@@ -68,6 +68,7 @@ from ._upload import CHUNK_SIZE, MONOLITHIC_LIMIT, PushedBlob
 
 if TYPE_CHECKING:  # the modules of rarer operations are imported when those run
     from ._artifact import ArtifactFile, PulledArtifact
+    from ._async import AsyncRunner
     from ._delete import TagDeleted
     from ._export import Writable
     from ._validate import ValidationReport
@@ -76,6 +77,7 @@ __all__ = ["AsyncRegistry", "Registry"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+TransportT = TypeVar("TransportT", Transport, AsyncTransport)
 
 IN_MEMORY_BLOB_LIMIT = 256 << 20
 """Largest blob :meth:`Registry.blob` returns as bytes; beyond, stream it to a file."""
@@ -172,8 +174,12 @@ class unsettled_operation(operation[P, T]):
     settle = False
 
 
-class _Client:
-    """What both clients share: the registry's session, options, and every operation."""
+class _Client(Generic[TransportT]):
+    """What both clients share: the registry's session, options, transport, and every operation.
+
+    The clients differ in the kind of transport they drive (:meth:`_default_transport`)
+    and in the loop that drives it (:meth:`_start_runner`).
+    """
 
     def __init__(
         self,
@@ -182,7 +188,11 @@ class _Client:
         username: str | None = None,
         password: str | None = None,
         credentials: Credentials | CredentialProvider | None = None,
+        open_timeout: float = 2,
+        read_timeout: float = 5,
+        transport: TransportT | None = None,
         insecure: bool = False,
+        ca_file: str | None = None,
         limits: Limits | None = None,
         clock: Callable[[], float] = time.time,
         progress: Progress | None = None,
@@ -215,6 +225,19 @@ class _Client:
         self.progress: Progress = progress or NullProgress()
         self._routes: dict[Origin, Any] = {}
         """Transports of other clients this one copied to, by origin."""
+        _transport_options(open_timeout, read_timeout, ca_file)
+        self._own_transport = transport is None
+        self.transport: TransportT = transport or self._default_transport(
+            open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=self.session.insecure,
+            pool_size=jobs,
+        )
+        self._start_runner()
+
+    def _default_transport(self, **options: Any) -> TransportT:  # pragma: no cover - each client defines it
+        raise NotImplementedError
+
+    def _start_runner(self) -> None:  # pragma: no cover - each client defines it
+        raise NotImplementedError
 
     def _execute(self, flow: Flow[Any]) -> Any:  # pragma: no cover - each client defines it
         raise NotImplementedError
@@ -445,7 +468,7 @@ class _Client:
                         pin=_digest(pin) if pin is not None else None)
 
     @operation
-    def copy(self, repo: str, reference: str | Digest, dest_registry: _Client | str | None, dest_repo: str,
+    def copy(self, repo: str, reference: str | Digest, dest_registry: _Client[Any] | str | None, dest_repo: str,
              dest_tag: str | None = None, *, platforms: Sequence[str | Platform] | None = None,
              referrers: bool = False, pin: str | Digest | None = None) -> Flow[CopyResult]:
         """Copy ``repo:reference`` to ``dest_repo:dest_tag`` on ``dest_registry``.
@@ -512,7 +535,7 @@ class _Client:
 
         return _archive.pull_archive(self.session, repo, reference, path, platform=platform, repo_tags=repo_tags)
 
-    def _destination(self, dest: _Client | str) -> Flow[Session]:
+    def _destination(self, dest: _Client[Any] | str) -> Flow[Session]:
         if isinstance(dest, str):
             insecure, limits = self.session.insecure, self.session.limits
             session = Session(_registry_url(dest), insecure=insecure, limits=limits)
@@ -535,8 +558,8 @@ class _Client:
         yield from other._ready()
         return other.session
 
-    def _transport_for_routes(self) -> Any:  # pragma: no cover - each client defines it
-        raise NotImplementedError
+    def _transport_for_routes(self) -> TransportT:
+        return self.transport
 
     def _open_blob(self, repo: str, digest: Digest) -> Flow[Any]:
         yield from self._ready()
@@ -625,7 +648,7 @@ class _Client:
         return opened
 
 
-class Registry(_Client):
+class Registry(_Client[Transport]):
     """A blocking registry client: every method of docker_registry2's ``Registry``, plus push and copy.
 
     ``url`` is the registry's base URL (``https://ghcr.io``, ``localhost:5000``); a
@@ -643,40 +666,17 @@ class Registry(_Client):
     context manager, or call :meth:`close`.
     """
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        username: str | None = None,
-        password: str | None = None,
-        credentials: Credentials | CredentialProvider | None = None,
-        open_timeout: float = 2,
-        read_timeout: float = 5,
-        transport: Transport | None = None,
-        insecure: bool = False,
-        ca_file: str | None = None,
-        limits: Limits | None = None,
-        clock: Callable[[], float] = time.time,
-        progress: Progress | None = None,
-        jobs: int = DEFAULT_JOBS,
-        retry: RetryPolicy | None = None,
-        config: RegistryConfig | None = None,
-    ) -> None:
-        super().__init__(url, username=username, password=password, credentials=credentials, insecure=insecure,
-                         limits=limits, clock=clock, progress=progress, jobs=jobs, retry=retry, config=config)
-        _transport_options(open_timeout, read_timeout, ca_file)
-        self._own_transport = transport is None
-        self.transport: Transport = transport or default_transport(
-            open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=self.session.insecure,
-            pool_size=jobs,
-        )
-        self._runner = Runner(self.transport, jobs=jobs, progress=self.progress, clock=clock, route=self._route)
+    _runner: Runner
+
+    def _default_transport(self, **options: Any) -> Transport:
+        return default_transport(**options)
+
+    def _start_runner(self) -> None:
+        self._runner = Runner(self.transport, jobs=self.jobs, progress=self.progress, clock=self._clock,
+                              route=self._route)
 
     def _execute(self, flow: Flow[T]) -> T:
         return self._runner.run(flow)
-
-    def _transport_for_routes(self) -> Transport:
-        return self.transport
 
     def close(self) -> None:
         if self._own_transport:
@@ -730,7 +730,7 @@ class Registry(_Client):
                              diff_ids=config.diff_ids)
 
 
-class AsyncRegistry(_Client):
+class AsyncRegistry(_Client[AsyncTransport]):
     """The asyncio client: every method of :class:`Registry`, awaited, except ``export``.
 
     Listings and blob streams are async iterators; use it as ``async with``.  The
@@ -740,42 +740,19 @@ class AsyncRegistry(_Client):
     with :meth:`iter_blob` instead, or use :meth:`Registry.export`.
     """
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        username: str | None = None,
-        password: str | None = None,
-        credentials: Credentials | CredentialProvider | None = None,
-        open_timeout: float = 2,
-        read_timeout: float = 5,
-        transport: AsyncTransport | None = None,
-        insecure: bool = False,
-        ca_file: str | None = None,
-        limits: Limits | None = None,
-        clock: Callable[[], float] = time.time,
-        progress: Progress | None = None,
-        jobs: int = DEFAULT_JOBS,
-        retry: RetryPolicy | None = None,
-        config: RegistryConfig | None = None,
-    ) -> None:
-        super().__init__(url, username=username, password=password, credentials=credentials, insecure=insecure,
-                         limits=limits, clock=clock, progress=progress, jobs=jobs, retry=retry, config=config)
-        _transport_options(open_timeout, read_timeout, ca_file)
-        self._own_transport = transport is None
-        self.transport: AsyncTransport = transport or default_async_transport(
-            open_timeout=open_timeout, read_timeout=read_timeout, ca_file=ca_file, insecure=self.session.insecure,
-            pool_size=jobs,
-        )
+    _runner: AsyncRunner
+
+    def _default_transport(self, **options: Any) -> AsyncTransport:
+        return default_async_transport(**options)
+
+    def _start_runner(self) -> None:
         from ._async import AsyncRunner  # asyncio is imported only by those who use it
 
-        self._runner = AsyncRunner(self.transport, jobs=jobs, progress=self.progress, clock=clock, route=self._route)
+        self._runner = AsyncRunner(self.transport, jobs=self.jobs, progress=self.progress, clock=self._clock,
+                                   route=self._route)
 
     def _execute(self, flow: Flow[T]) -> Coroutine[Any, Any, T]:
         return self._runner.run(flow)
-
-    def _transport_for_routes(self) -> AsyncTransport:
-        return self.transport
 
     async def aclose(self) -> None:
         if self._own_transport:
