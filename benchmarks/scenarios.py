@@ -92,6 +92,8 @@ class Case:
     samples: list[Sample] = field(default_factory=list)
     counts: dict[str, list[int]] = field(default_factory=dict)  # e.g. requests the registry saw, per run
     error: str | None = None
+    warm: tuple[Path, int] | None = None  # (directory, bytes): warm_pages before each run
+
 
     @property
     def seconds(self) -> float | None:
@@ -144,6 +146,8 @@ def run_round_robin(cases: Sequence[Case], runs: int, counters: dict[str, Counte
                 continue
             try:
                 argv = case.prepare(i)
+                if case.warm is not None:
+                    warm_pages(*case.warm)
                 before = {name: count() for name, count in counters.items()}
                 sample = run_measured(argv, env=case.env, stdout_path=case.stdout)
                 for name, count in counters.items():
@@ -153,6 +157,26 @@ def run_round_robin(cases: Sequence[Case], runs: int, counters: dict[str, Counte
                 case.samples.append(sample)
             except Exception as exc:  # reported in the table; the other cases go on
                 case.error = f"{type(exc).__name__}: {exc}"[:400]
+
+
+def warm_pages(directory: Path, size: int) -> None:
+    """Write ``size`` bytes into ``directory``'s file system and delete them, just before a timed run.
+
+    This VM gives memory that has been free for about 2 s back to the host (virtio-balloon
+    free page reporting), and the next writer that touches those pages pays a host fault
+    for each: writing 1 GiB into tmpfs then takes 1.8-2.1 s of system time instead of
+    0.8-1.1 s.  Without this, the case that happened to run just after another case's
+    output was removed wrote into pages still backed, and the one after an idle moment did
+    not: a round-robin order that gave curl the cheap pages and ocireg the dear ones made
+    a 1 GiB download look 1.9 x curl.  After it, every writer starts from pages freed a
+    moment ago.
+    """
+    path = directory / ".warm-pages"
+    block = bytes(MiB)
+    with path.open("wb") as sink:
+        for _ in range(-(-size // MiB)):
+            sink.write(block)
+    path.unlink()
 
 
 # --- verdicts: ratios and limits against the targets -----------------------------------------------
@@ -337,14 +361,15 @@ def _to_file(name: str, argv_head: list[str], path: Path, size: int, env: dict[s
              note: str = "") -> Case:
     """``argv_head PATH``: a command that writes a ``size``-byte file, checked and removed after each run."""
     return Case(name, lambda i: [*argv_head, str(fresh_path(path))],
-                lambda i: _then_remove(lambda: _file_size_is(path, size), path), env=env, note=note)
+                lambda i: _then_remove(lambda: _file_size_is(path, size), path), env=env, note=note,
+                warm=(path.parent, size))
 
 
 def _pull_to_layout(name: str, bed: Bed, ref: str, image: SeededImage, path: Path) -> Case:
     """``ocireg pull REF PATH``, the layout checked and removed after each run."""
     return Case(name, lambda i: ocireg_command("pull", ref, str(fresh_path(path))),
                 lambda i: _then_remove(lambda: check_layout(path, image), path), env=bed.env(),
-                note="verified, OCI layout")
+                note="verified, OCI layout", warm=(path.parent, image.total_size))
 
 
 def _curl_fetch_all(image: SeededImage, base: str, out: Path) -> list[str]:
@@ -423,12 +448,13 @@ def _pull_cases(bed: Bed, image: SeededImage, host: str, base: str, tag: str) ->
 
     curl = Case("curl keep-alive", curl_prepare,
                 lambda i: _then_remove(lambda: _check_total(out / "curl", image), out / "curl"),
-                note=f"one process, one connection, {len(image.layers) + 2} URLs, verifies nothing")
+                note=f"one process, one connection, {len(image.layers) + 2} URLs, verifies nothing",
+                warm=(out, image.total_size))
     skopeo = Case("skopeo", lambda i: _skopeo("--src-tls-verify=false", f"docker://{ref}",
                                               f"oci:{fresh_path(out / 'skopeo')}:{image.tag}"),
                   lambda i: _then_remove(lambda: check_layout(out / "skopeo", image, exact=False),
                                          out / "skopeo"),
-                  note="copy docker:// oci:")
+                  note="copy docker:// oci:", warm=(out, image.total_size))
     cases = [ours]
     cases.append(curl if not _missing("curl") else _unavailable(curl.name, "curl not installed"))
     cases.append(skopeo if not _missing("skopeo") else _unavailable(skopeo.name, "skopeo not installed"))
@@ -498,11 +524,11 @@ def scenario_copy(bed: Bed, runs: int) -> Outcome:
 
     ours = Case("ocireg copy", prepare("ocireg", lambda host: ocireg_command("copy", src, f"{host}/bench/copy:latest")),
                 _landed(bed, dests, "ocireg", "bench/copy/manifests/latest"), env=bed.env(),
-                note="fresh destination registry each run")
+                note="fresh destination registry each run", warm=(bed.scratch, image.total_size))
     skopeo = Case("skopeo copy", prepare("skopeo", lambda host: _skopeo(
         "--src-tls-verify=false", "--dest-tls-verify=false", f"docker://{src}", f"docker://{host}/bench/copy:latest")),
         _landed(bed, dests, "skopeo", "bench/copy/manifests/latest"),
-        note="docker:// docker://, fresh destination registry each run")
+        note="docker:// docker://, fresh destination registry each run", warm=(bed.scratch, image.total_size))
     cases = [ours, skopeo if not _missing("skopeo") else _unavailable(skopeo.name, "skopeo not installed")]
     run_round_robin(cases, runs, bed.counters())
     title = f"copy the {LAYERS} x 20 MiB image between two registries"
@@ -576,9 +602,11 @@ def scenario_push(bed: Bed, runs: int) -> Outcome:
                 "-o", "/dev/null", location]
 
     ours = Case("ocireg push", ours_prepare, _landed(bed, dests, "ocireg", "bench/push/manifests/latest"),
-                env=bed.env(), note="layer, config, manifest; fresh registry each run")
+                env=bed.env(), note="layer, config, manifest; fresh registry each run",
+                warm=(bed.scratch, image.total_size))
     curl = Case("curl -T", curl_prepare, _landed(bed, dests, "curl", f"bench/push/blobs/{digest}"),
-                note="the layer as one PUT (the POST before it is counted, not timed); fresh registry each run")
+                note="the layer as one PUT (the POST before it is counted, not timed); fresh registry each run",
+                warm=(bed.scratch, image.total_size))
     cases = [ours, curl if not _missing("curl") else _unavailable(curl.name, "curl not installed")]
     run_round_robin(cases, runs)
     title = "push a 1 GiB image from a layout"
