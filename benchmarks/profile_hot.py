@@ -104,6 +104,14 @@ def import_summary(stderr: str, top: int = TOP) -> list[str]:
     return lines
 
 
+# ``python -m cProfile -m ocireg`` would write nothing: the program leaves with os._exit
+# (cli.entry_point skips the interpreter's teardown), so cProfile never reaches its dump.
+# The profile wraps cli.main, which returns, and is written before the exit.
+_PROFILED = ("import cProfile, sys\nfrom ocireg.cli import main\n"
+             "profile = cProfile.Profile()\nstatus = profile.runcall(main, sys.argv[2:])\n"
+             "profile.dump_stats(sys.argv[1])\nsys.exit(status)\n")
+
+
 def run(bed: Bed, out_dir: Path) -> dict[str, Any]:
     """Profile the blob (1 GiB to a file) and pull (20 x 20 MiB to a layout) commands."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -137,7 +145,7 @@ def run(bed: Bed, out_dir: Path) -> dict[str, Any]:
             report["files"][f"{name} py-spy"] = str(raw)
             report["summaries"][f"{name} py-spy"] = collapsed_summary(raw)
         prof = out_dir / f"{name}.pstats"
-        run_measured([command[0], "-m", "cProfile", "-o", str(prof), *command[1:]], env=bed.env())
+        run_measured([command[0], "-c", _PROFILED, str(prof), *command[3:]], env=bed.env())
         after()
         report["files"][f"{name} cProfile"] = str(prof)
         report["summaries"][f"{name} cProfile"] = pstats_summary(prof)
