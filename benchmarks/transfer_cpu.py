@@ -16,7 +16,7 @@ the pace.
 - ``push``: ``Registry(url, transport=T()).push(layout, repo, tag)`` of an OCI layout
   holding one image with that blob as its only layer, into a registry started afresh
   for every run (so each push uploads the whole blob and the tmpfs never fills up);
-  a blob this large goes in 32 MiB PATCHes, which the client does not hash;
+  a blob this large goes in 128 MiB PATCHes, which the client does not hash;
 - ``put``: ``push_blob(repo, file, digest, monolithic_limit=size)``, the blob from its
   file in one PUT, hashed on the way (a whole blob is verified as it is sent).
 

@@ -5,7 +5,7 @@ Every repetition pushes to a fresh repository, so the registry never answers
 beforehand and passed in: the numbers measure the transfer, not hashing the file.
 
 - chunked: the public ``Registry.push_blob(repo, path, digest)``; a blob above
-  ``MONOLITHIC_LIMIT`` (64 MiB) goes as ``CHUNK_SIZE`` (32 MiB) PATCHes and a final PUT;
+  ``MONOLITHIC_LIMIT`` (128 MiB) goes as ``CHUNK_SIZE`` (128 MiB) PATCHes and a final PUT;
 - monolithic: the same ``push_blob`` flow run with ``monolithic_limit`` above the
   blob size, one streamed PUT.  It reads the file through the driver's own source
   helpers, which verify the sha256 while the bytes stream (a chunk of a chunked upload
