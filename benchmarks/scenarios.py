@@ -94,7 +94,6 @@ class Case:
     error: str | None = None
     warm: tuple[Path, int] | None = None  # (directory, bytes): warm_pages before each run
 
-
     @property
     def seconds(self) -> float | None:
         return statistics.median(s.seconds for s in self.samples) if self.samples else None
@@ -162,14 +161,14 @@ def run_round_robin(cases: Sequence[Case], runs: int, counters: dict[str, Counte
 def warm_pages(directory: Path, size: int) -> None:
     """Write ``size`` bytes into ``directory``'s file system and delete them, just before a timed run.
 
-    This VM gives memory that has been free for about 2 s back to the host (virtio-balloon
-    free page reporting), and the next writer that touches those pages pays a host fault
-    for each: writing 1 GiB into tmpfs then takes 1.8-2.1 s of system time instead of
-    0.8-1.1 s.  Without this, the case that happened to run just after another case's
-    output was removed wrote into pages still backed, and the one after an idle moment did
-    not: a round-robin order that gave curl the cheap pages and ocireg the dear ones made
-    a 1 GiB download look 1.9 x curl.  After it, every writer starts from pages freed a
-    moment ago.
+    This VM hands free memory back to the host (virtio-balloon free page reporting), and
+    the next writer that touches those pages pays a host fault for each: writing 1 GiB
+    into tmpfs after an idle moment took 1.8-2.1 s of system time, right after another
+    GiB was freed 0.8-1.1 s.  Without this, the case that ran just after another case's
+    output was removed wrote into pages still backed and the one after a pause did not:
+    a round-robin order that gave curl the cheap pages and ocireg the dear ones made a
+    1 GiB download look 2.1 x curl.  After it, every writer starts from pages freed a
+    moment ago (the spread stays wide: benchmarks/README.md).
     """
     path = directory / ".warm-pages"
     block = bytes(MiB)
