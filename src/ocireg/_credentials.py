@@ -41,7 +41,6 @@ import math
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -296,6 +295,8 @@ class _Helper:
 
     def _run(self, action: str, payload: bytes, secrets: tuple[str, ...] = ()) -> bytes | None:
         """Run ``action``; stdout on success, ``None`` when the helper holds nothing."""
+        import subprocess  # only for helpers: 2 ms of every command's start-up otherwise
+
         executable = self._find()
         try:
             done = subprocess.run(
