@@ -408,15 +408,21 @@ def test_source_failing_midway_cancels_the_chunked_upload(
         client.blob_size(repo, descriptor.digest)
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["one PUT", "chunks"])
 def test_wrong_digest_is_refused_and_the_upload_cancelled(
-    client: Registry, reg: RegistryInstance
+    client: Registry, reg: RegistryInstance, chunked: bool
 ) -> None:
-    data = b"these bytes do not hash to the digest given " + uuid.uuid4().bytes
+    data = b"these bytes do not hash to the digest given " + uuid.uuid4().bytes * 3000
     wrong = Digest.of(b"something else")
     repo = fresh_repo("upload/wrong")
     window = LogWindow(reg)
+    # In chunks, the registry finds the digest wrong at the closing PUT; the error is
+    # still the one a single PUT gives, not the registry's 400 DIGEST_INVALID.
+    limits = {"chunk_size": 16 << 10, "monolithic_limit": 8 << 10} if chunked else {}
     with pytest.raises(ocireg.DigestMismatch):
-        client.push_blob(repo, data, digest=wrong)
+        client.push_blob(repo, data, digest=wrong, **limits)
+    patches = [e for e in window.entries() if e.method == "PATCH" and e.path.startswith(f"/v2/{repo}/")]
+    assert len(patches) == (3 if chunked else 0)
     assert len(cancelled(window.entries(), repo)) == 1
     with pytest.raises(ocireg.BlobUnknown):
         client.blob_size(repo, wrong)
@@ -513,6 +519,32 @@ def test_a_corrupt_layout_blob_sent_from_its_file_never_reaches_the_registry_who
     sent = sum(n for inode, n in sendfile_calls if inode == victim.stat().st_ino)
     if SENDS_FILES[transport_name]:  # most of it went by sendfile, the end was held back
         assert layer.size // 2 < sent < layer.size
+    with pytest.raises(ocireg.BlobUnknown):
+        client.blob_size(repo, layer.digest)
+
+
+def test_a_corrupt_layout_blob_sent_in_chunks_is_invalid_layout(
+    client: Registry, reg: RegistryInstance, tmp_path: Path
+) -> None:
+    # Chunks go unhashed: the registry refuses the closing PUT, and the layout is then
+    # read once more to say whose fault it is, naming the file.
+    image = oci_image((3 << 20,), gzipped=False)
+    layout = write_layout(tmp_path / "l", image, "latest")
+    layer = image.blobs[1]
+    victim = tmp_path / "l" / "blobs" / "sha256" / layer.digest.split(":")[1]
+    damaged = bytearray(victim.read_bytes())
+    damaged[-1] ^= 0xFF
+    victim.write_bytes(damaged)
+    descriptor = Descriptor(layer.media_type, Digest.parse(layer.digest), layer.size)
+    repo = fresh_repo("push/chunks-corrupt")
+    window = LogWindow(reg)
+    with pytest.raises(ocireg.InvalidLayout, match=str(victim)):
+        client.run(push_blob, repo, descriptor, LayoutSource(layout).ranges(descriptor),
+                   chunk_size=1 << 20, monolithic_limit=1 << 20)
+    entries = window.entries()
+    refused = [e for e in entries if e.method == "PUT" and "/blobs/uploads/" in e.path]
+    assert [e.status for e in refused] == [400]  # every chunk went; the registry's check refused them
+    assert len(cancelled(entries, repo)) == 1
     with pytest.raises(ocireg.BlobUnknown):
         client.blob_size(repo, layer.digest)
 

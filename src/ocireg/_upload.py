@@ -25,9 +25,10 @@ from ._errors import (
     InvalidResponse,
     RegistryError,
     RemoteError,
+    ResponseError,
     TransportError,
 )
-from ._flow import BlobBody, Flow, close
+from ._flow import BlobBody, Flow, call, close
 from ._http import Body, Response, add_query
 from ._manifest import Descriptor
 from ._reference import validate_repository
@@ -221,7 +222,7 @@ def push_blob(
                         body = BlobBody(digest, size, upload.offset, length,
                                         chunks=source(upload.offset, length), key=key)
                         upload = yield from upload_chunk(session, repo, upload, body, length, now=now)
-                    yield from finish_upload(session, repo, upload, digest, now=now)
+                    yield from _finish_chunked(session, repo, upload, descriptor, source, now=now)
                 return PushedBlob(descriptor, "uploaded")
             except TransportError:
                 # The connection broke mid-upload: the bytes can be read again, so go on
@@ -237,6 +238,33 @@ def push_blob(
         with contextlib.suppress(RemoteError):  # the original failure is the one to report
             yield from cancel_upload(session, repo, upload, now=now)
         raise
+
+
+def _finish_chunked(
+    session: Session, repo: str, upload: Upload, descriptor: Descriptor, source: BlobSource, *, now: float
+) -> Flow[None]:
+    """The closing PUT of a chunked upload; when the registry finds the digest wrong,
+    the source's own verdict instead of the registry's.
+
+    Chunks go unhashed (the registry hashes what it receives, and a running digest
+    would not survive a resume from the registry's offset), so a corrupt source is
+    found only here, as ``400 DIGEST_INVALID``.  Read once more, whole, the source
+    says whose fault it is: a layout names its corrupt file, other bytes give the
+    :class:`~ocireg.DigestMismatch` a monolithic upload gives.  A second read only on
+    this failure path; a source that matches leaves the registry's error as it is.
+    """
+    try:
+        yield from finish_upload(session, repo, upload, descriptor.digest, now=now)
+    except ResponseError as exc:
+        if "DIGEST_INVALID" in exc.codes:
+            yield from call(_read_checked, BlobBody(descriptor.digest, descriptor.size,
+                                                    chunks=source(0, descriptor.size)))
+        raise
+
+
+def _read_checked(body: BlobBody) -> None:
+    for _ in body:  # a whole BlobBody checks its digest as it is read
+        pass
 
 
 def upload_status(session: Session, repo: str, upload: Upload, *, now: float) -> Flow[Upload | None]:
